@@ -1,0 +1,112 @@
+"""The public Python API (DESIGN §9); the CLI is a thin layer over these functions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from advdistill.config import build_config
+from advdistill.errors import DataError
+from advdistill.plugins import get_registry
+from advdistill.registry import ComponentInfo
+
+
+def list_components(kind: str | None = None) -> list[ComponentInfo]:
+    """Every registered component (of one kind), with its plugin, package and version."""
+    return list(get_registry().infos(kind))
+
+
+def build(kind: str, name: str, **params: Any) -> Any:
+    """Build a component by name; ``params`` are validated by its config class.
+
+    Example::
+
+        attack = ad.build("attack", "pgd", eps="8/255", steps=20)
+    """
+    registry = get_registry()
+    component = registry.get(kind, name)
+    base, _, variant = name.partition(":")
+    if variant:
+        params = {"variant": variant, **params}
+    return component(build_config(component, params, where=f"{kind} {name!r}"))
+
+
+def create_model(name: str, *, num_classes: int = 10, in_chans: int = 3, **params: Any):
+    """An architecture from the ``model`` registry, e.g. ``create_model("cifar_resnet18")``."""
+    return build("model", name, **params).build(num_classes=num_classes, in_chans=in_chans)
+
+
+def load_teacher(
+    name: str,
+    model_dir: str | Path = "models",
+    dataset: str = "cifar10",
+    threat_model: str = "Linf",
+    trust_pickle: bool = False,
+    **params: Any,
+):
+    """A RobustBench-layout teacher from ``{model_dir}/{dataset}/{threat_model}/{name}``."""
+    loader = build(
+        "teacher", "robustbench", name=name, model_dir=str(model_dir), dataset=dataset,
+        threat_model=threat_model, trust_pickle=trust_pickle, **params,
+    )
+    num_classes = 100 if dataset == "cifar100" else 10
+    return loader.load(num_classes=num_classes, in_chans=3)
+
+
+def load_recipe(path: str | Path, overrides: Iterable[str] = ()):
+    """Read, merge, override and validate a recipe (raises ``RecipeError``)."""
+    from advdistill.recipe import load_recipe as _load
+
+    return _load(path, overrides)
+
+
+def train(recipe: Any, out_dir: str | Path, resume: bool = False, overrides: Iterable[str] = ()) -> Path:
+    """Train the recipe's student into ``out_dir`` (a run directory); returns it."""
+    from advdistill.engine.trainer import Trainer
+
+    if not hasattr(recipe, "to_dict"):
+        recipe = load_recipe(recipe, overrides)
+    elif overrides:
+        recipe = recipe.with_overrides(list(overrides))
+    return Trainer(recipe, Path(out_dir), resume=resume).fit()
+
+
+def evaluate(run_dir_or_model: Any, **kwargs: Any) -> dict[str, Any]:
+    """Evaluate a run directory (or a model with ``recipe=``); returns the report dict."""
+    from advdistill.evaluation.api import evaluate as _evaluate
+
+    return _evaluate(run_dir_or_model, **kwargs)
+
+
+# -- builders shared by training and evaluation --------------------------------------------
+
+def load_data(recipe: Any):
+    """The recipe's data set, checked for the layout the engine expects."""
+    splits = recipe.data.build().load()
+    for split in ("train", "test"):
+        x, y = getattr(splits, f"{split}_x"), getattr(splits, f"{split}_y")
+        if x.dim() != 4 or str(x.dtype) != "torch.uint8" or y.shape[0] != x.shape[0]:
+            raise DataError(
+                f"dataset {recipe.data.name!r} returned {split} images {tuple(x.shape)} {x.dtype}; "
+                "expected uint8 (N, C, H, W) with one label per image"
+            )
+    return splits
+
+
+def build_student(recipe: Any, info: Any):
+    return recipe.student.build().build(num_classes=info.num_classes, in_chans=info.in_chans)
+
+
+def build_teacher(recipe: Any, info: Any):
+    """The recipe's teacher, frozen and in eval mode, or None."""
+    from advdistill.torch_utils import freeze
+
+    if recipe.teacher is None:
+        return None
+    teacher = recipe.teacher.build().load(num_classes=info.num_classes, in_chans=info.in_chans)
+    return freeze(teacher)
+
+
+def build_labeled(refs: Mapping[str, Any]) -> dict[str, Any]:
+    return {label: ref.build() for label, ref in refs.items()}

@@ -1,0 +1,182 @@
+"""The ``advdistill`` command line (DESIGN §5): a thin layer over :mod:`advdistill.api`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from advdistill import __version__
+from advdistill.errors import AdvDistillError
+
+SET_HELP = "Override a recipe value, e.g. --set optim.lr=0.05 --set aux.igdm.beta=2 (TOML value syntax)."
+
+
+class AdvDistillGroup(click.Group):
+    """Turns advdistill's errors into a one-line message and exit status 2 (no traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AdvDistillError as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        _add_plugin_commands(self)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _add_plugin_commands(self)
+        return super().list_commands(ctx)
+
+
+_plugin_commands_added = False
+
+
+def _add_plugin_commands(group: click.Group) -> None:
+    """Attach the commands plugins register (kind ``command``), once."""
+    global _plugin_commands_added
+    if _plugin_commands_added:
+        return
+    _plugin_commands_added = True
+    from advdistill.errors import PluginError
+    from advdistill.plugins import get_registry
+
+    registry = get_registry()
+    for name in registry.names("command"):
+        if name in group.commands:
+            continue
+        try:
+            command = registry.get("command", name)
+        except PluginError as exc:  # one broken plugin must not take the whole CLI down
+            logging.getLogger(__name__).warning("%s", exc)
+            continue
+        group.add_command(command, name=name)
+
+
+@click.group(cls=AdvDistillGroup)
+@click.version_option(__version__, prog_name="advdistill")
+@click.option("-v", "--verbose", is_flag=True, help="Log more (INFO from advdistill, DEBUG with -vv).")
+def cli(verbose: bool) -> None:
+    """Adversarially robust knowledge distillation, composed from recipes and plugins."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+# -- plugins ---------------------------------------------------------------------------------
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--kind", default=None, help="Only components of this kind (attack, objective, aux, ...).")
+def plugins_command(as_json: bool, kind: str | None) -> None:
+    """List every registered component with its kind, plugin, package and version."""
+    from advdistill.api import list_components
+
+    infos = list_components(kind)
+    if as_json:
+        click.echo(json.dumps([info.as_dict() for info in infos], indent=2))
+        return
+    rows = [(i.kind, i.name, i.plugin, f"{i.package} {i.version}".strip(), i.summary) for i in infos]
+    headers = ("KIND", "NAME", "PLUGIN", "PACKAGE", "SUMMARY")
+    widths = [max(len(str(r[c])) for r in [headers, *rows]) for c in range(4)]
+    for row in [headers, *rows]:
+        click.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+
+
+# -- recipes ---------------------------------------------------------------------------------
+@cli.group("recipe")
+def recipe_group() -> None:
+    """Inspect and validate recipes."""
+
+
+def _recipe_argument(f):
+    f = click.option("overrides", "--set", multiple=True, metavar="KEY=VALUE", help=SET_HELP)(f)
+    return click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))(f)
+
+
+@recipe_group.command("show")
+@_recipe_argument
+def recipe_show(recipe: Path, overrides: tuple[str, ...]) -> None:
+    """Print the resolved RECIPE (defaults filled in) as JSON, with its hash."""
+    from advdistill.recipe import load_recipe
+
+    resolved = load_recipe(recipe, overrides)
+    click.echo(json.dumps({**resolved.to_dict(), "recipe_hash": resolved.hash}, indent=2))
+
+
+@recipe_group.command("check")
+@_recipe_argument
+def recipe_check(recipe: Path, overrides: tuple[str, ...]) -> None:
+    """Validate RECIPE; exit 0, or 2 with a message naming the file and key at fault."""
+    from advdistill.recipe import load_recipe
+
+    resolved = load_recipe(recipe, overrides)
+    click.echo(f"ok: {recipe} (hash {resolved.hash})")
+
+
+# -- training and evaluation -----------------------------------------------------------------
+@cli.command("train")
+@_recipe_argument
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directory (default: runs/<recipe name>).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint, exactly.")
+def train_command(recipe: Path, overrides: tuple[str, ...], out: Path | None, resume: bool) -> None:
+    """Train the student described by RECIPE (a TOML file, or a run's recipe.json)."""
+    from advdistill.api import train
+    from advdistill.recipe import load_recipe
+
+    resolved = load_recipe(recipe, overrides)
+    out = out or Path("runs") / resolved.name
+    run_dir = train(resolved, out, resume=resume)
+    click.echo(f"run directory: {run_dir}")
+    report = run_dir / "report.md"
+    if report.exists():
+        click.echo(report.read_text())
+
+
+@cli.command("eval")
+@click.argument("run_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--recipe", "recipe_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Recipe for a checkpoint outside a run directory (with --checkpoint).")
+@click.option("--checkpoint", default=None,
+              help="'last', 'best' (in RUN_DIR) or a .safetensors path. Default: the recipe's [eval] checkpoint.")
+@click.option("--metrics", default=None,
+              help="Comma-separated metric labels of the recipe or metric kinds, e.g. clean,pgd,grad_alignment.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where report.json/report.md go (default: RUN_DIR, or the current directory).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate the first N test images only.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Evaluation batch size.")
+@click.option("--device", default=None, help="auto, cpu or cuda (default: the recipe's).")
+@click.option("overrides", "--set", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+def eval_command(
+    run_dir: Path | None, recipe_path: Path | None, checkpoint: str | None, metrics: str | None,
+    out: Path | None, limit: int | None, batch_size: int | None, device: str | None,
+    overrides: tuple[str, ...],
+) -> None:
+    """Evaluate RUN_DIR (or --recipe R --checkpoint C) and write report.json and report.md."""
+    from advdistill.evaluation.api import evaluate_checkpoint, evaluate_run
+    from advdistill.evaluation.report import markdown
+    from advdistill.recipe import load_recipe
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    options = dict(metrics=names, limit=limit, batch_size=batch_size, device=device)
+    if run_dir is not None:
+        recipe = load_recipe(recipe_path or run_dir / "recipe.json", overrides)
+        report = evaluate_run(run_dir, recipe=recipe, checkpoint=checkpoint, out_dir=out, **options)
+    else:
+        if recipe_path is None or checkpoint is None:
+            raise click.UsageError("give a RUN_DIR, or both --recipe and --checkpoint")
+        recipe = load_recipe(recipe_path, overrides)
+        report = evaluate_checkpoint(recipe, checkpoint, out_dir=out or Path("."), **options)
+    click.echo(markdown(report))
+
+
+def main() -> None:
+    cli(prog_name="advdistill")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""Helpers for component config classes (attrs) and their validation errors.
+
+Plugin authors write configs like::
+
+    @define(frozen=True, kw_only=True)
+    class Config:
+        eps: float = field(default=8 / 255, converter=as_float, validator=in_range(0, 1))
+        steps: int = field(default=10, validator=[instance_of(int), ge(1)])
+        weight: ScheduledValue = scheduled(1.0)   # a number, or a schedule table
+
+and get recipe-level validation, suggestions for misspelled keys and JSON round-trips.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from attrs import define, field
+
+from advdistill.errors import RecipeError, did_you_mean
+
+if TYPE_CHECKING:
+    from advdistill.interfaces import Progress, Schedule
+
+
+def as_float(value: Any) -> float:
+    """A float from a number or a string such as ``"8/255"``, ``"0.3"`` or ``"2e-4"``."""
+    if isinstance(value, bool):
+        raise TypeError(f"expected a number, got the boolean {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        num, slash, den = text.partition("/")
+        try:
+            result = float(num) / float(den) if slash else float(text)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"expected a number or a fraction like '8/255', got {value!r}") from None
+        return result
+    raise TypeError(f"expected a number or a fraction like '8/255', got {type(value).__name__} {value!r}")
+
+
+def as_float_tuple(value: Any) -> tuple[float, ...]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"expected a list of numbers, got {value!r}")
+    return tuple(as_float(v) for v in value)
+
+
+def as_int_tuple(value: Any) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"expected a list of integers, got {value!r}")
+    items = tuple(value)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        raise TypeError(f"expected a list of integers, got {value!r}")
+    return items
+
+
+def in_range(low: float, high: float, *, low_open: bool = False) -> Callable[[Any, Any, Any], None]:
+    """Validator: ``low <= value <= high`` (``low < value`` when ``low_open``), finite."""
+
+    def check(_instance: Any, attribute: attrs.Attribute, value: float) -> None:
+        ok = math.isfinite(value) and (value > low if low_open else value >= low) and value <= high
+        if not ok:
+            bracket = "(" if low_open else "["
+            raise ValueError(f"'{attribute.name}' must be in {bracket}{low}, {high}], got {value!r}")
+
+    return check
+
+
+def one_of(*choices: str) -> Callable[[Any, Any, Any], None]:
+    """Validator: the value is one of ``choices`` (with a suggestion when it is not)."""
+
+    def check(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in choices:
+            raise ValueError(
+                f"'{attribute.name}' must be one of {', '.join(map(repr, choices))}, got {value!r}."
+                f"{did_you_mean(str(value), choices)}"
+            )
+
+    return check
+
+
+@define(frozen=True)
+class ScheduledValue:
+    """A number that may change over training: a constant or a registered schedule."""
+
+    kind: str
+    params: Mapping[str, Any]
+    schedule: Schedule = field(repr=False, eq=False)
+
+    def __call__(self, progress: Progress) -> float:
+        return self.schedule(progress)
+
+    @property
+    def is_constant(self) -> bool:
+        return self.kind == "constant"
+
+    def to_json(self) -> Any:
+        if self.is_constant:
+            return self.params["value"]
+        return {"kind": self.kind, **self.params}
+
+    @classmethod
+    def from_value(cls, value: Any) -> ScheduledValue:
+        """Accept a number / ``"8/255"`` string (constant) or a table ``{kind = ..., ...}``."""
+        if isinstance(value, ScheduledValue):
+            return value
+        from advdistill.plugins import get_registry
+
+        registry = get_registry()
+        if isinstance(value, Mapping):
+            params = dict(value)
+            kind = params.pop("kind", None)
+            if not isinstance(kind, str):
+                raise ValueError(
+                    "a schedule table needs kind = one of "
+                    f"{', '.join(map(repr, registry.names('schedule')))}"
+                )
+        else:
+            kind, params = "constant", {"value": as_float(value)}
+        cls_ = registry.get("schedule", kind)
+        config = build_config(cls_, params, where=f"schedule {kind!r}")
+        return cls(kind, config_to_dict(config), cls_(config))
+
+
+def scheduled(default: Any, **kwargs: Any) -> Any:
+    """An attrs field holding a :class:`ScheduledValue` (a number or a schedule table)."""
+    return field(default=default, converter=ScheduledValue.from_value, **kwargs)
+
+
+def config_fields(cls: type) -> dict[str, attrs.Attribute]:
+    """The init fields of an attrs config class, by the name a recipe uses."""
+    return {a.alias or a.name: a for a in attrs.fields(cls) if a.init}
+
+
+def build_config(
+    component: Any, params: Mapping[str, Any], *, where: str | Callable[[str | None], str]
+) -> Any:
+    """Instantiate ``component.Config`` (or the attrs class ``component``) from ``params``.
+
+    :param where: where the parameters come from, e.g. ``"recipes/a.toml [attack]"``, or a
+        function of the offending key (None for the table) returning such a location.
+    """
+    locate = where if callable(where) else (lambda _key: where)
+    config_cls = component if attrs.has(component) else getattr(component, "Config", None)
+    if config_cls is None:
+        if params:
+            raise RecipeError(
+                f"{locate(None)}: this component takes no parameters, got {', '.join(params)}."
+            )
+        return None
+    fields = config_fields(config_cls)
+    for key in params:
+        if key not in fields:
+            valid = ", ".join(sorted(fields)) or "none"
+            raise RecipeError(
+                f"{locate(key)}: unknown key {key!r}.{did_you_mean(key, fields)} Valid keys: {valid}."
+            )
+    for key, value in params.items():  # converters run before validators and know no field name
+        converter = fields[key].converter
+        if converter is not None:
+            try:
+                converter(value)
+            except RecipeError as exc:
+                raise RecipeError(f"{locate(key)}: {exc}") from None
+            except (TypeError, ValueError) as exc:
+                raise RecipeError(f"{locate(key)}: invalid value for '{key}': {exc}") from None
+    where = locate(None)
+    try:
+        return config_cls(**params)
+    except RecipeError as exc:
+        raise RecipeError(f"{where}: {exc}") from None
+    except TypeError as exc:
+        message = str(exc)
+        missing = [name for name, a in fields.items() if a.default is attrs.NOTHING and name not in params]
+        if missing:
+            message = f"missing required key(s): {', '.join(missing)}"
+        raise RecipeError(f"{where}: {message}") from None
+    except ValueError as exc:
+        raise RecipeError(f"{where}: {exc}") from None
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, ScheduledValue):
+        return value.to_json()
+    if attrs.has(type(value)):
+        return config_to_dict(value)
+    if isinstance(value, (tuple, list)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config instance (defaults included, schedules expanded)."""
+    if config is None:
+        return {}
+    return {
+        (a.alias or a.name): _json_value(getattr(config, a.name))
+        for a in attrs.fields(type(config))
+        if a.init
+    }

@@ -1,0 +1,1 @@
+"""Training engine: the step, the loop, checkpoints, in-memory data."""

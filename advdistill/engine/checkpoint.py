@@ -1,0 +1,188 @@
+"""Checkpoints: safetensors weights plus a training-state sidecar, written atomically.
+
+``<name>.safetensors`` holds only the model's ``state_dict`` (usable on its own as a
+teacher or for evaluation); ``<name>.state.safetensors`` holds what an exact resume needs
+(optimizer state, RNG states, epoch, best score). Both carry the same ``checkpoint_id`` in
+their metadata so that a half-written pair is detected instead of silently mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+from torch import nn
+
+from advdistill.errors import CheckpointError
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a temporary file in the same directory, then rename it over."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _plain_tensors(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # safetensors refuses shared storage and non-contiguous views: store independent copies
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
+
+
+def save_weights(path: Path, model: nn.Module, metadata: Mapping[str, Any] | None = None) -> None:
+    """Save ``model.state_dict()`` as safetensors; metadata values are stored as JSON strings."""
+    tensors = _plain_tensors(model.state_dict())
+    meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The JSON metadata of a safetensors file written by :func:`save_weights`."""
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            raw = fh.metadata() or {}
+    except FileNotFoundError:
+        raise CheckpointError(f"Checkpoint not found: {path}") from None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {exc}") from None
+    out = {}
+    for key, value in raw.items():
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file, with a clear error when it is missing or damaged."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"Checkpoint not found: {path}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {exc}") from None
+
+
+def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str) -> None:
+    """``load_state_dict(strict=True)`` with a readable account of any mismatch."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        def clip(items: list[str]) -> str:
+            return ", ".join(items[:5]) + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
+
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {clip(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {clip(unexpected)}")
+        if shapes:
+            parts.append(f"shape mismatches: {clip(shapes)}")
+        raise CheckpointError(
+            f"{source} does not match the model {type(model).__name__}: {'; '.join(parts)}. "
+            "Is the architecture (or num_classes) in the recipe the one the checkpoint was trained with?"
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def load_weights(path: Path, model: nn.Module) -> dict[str, Any]:
+    """Load weights saved by :func:`save_weights` into ``model``; returns the metadata."""
+    load_state_strict(model, read_tensors(path), source=str(path))
+    return read_metadata(path)
+
+
+# -- training state -----------------------------------------------------------------------
+
+def _optimizer_to_flat(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, entry in sd["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim/{pid}/{key}"] = value
+            else:
+                scalars.setdefault(str(pid), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _optimizer_from_flat(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim/"):
+            _, pid, key = name.split("/", 2)
+            state.setdefault(int(pid), {})[key] = value
+    for pid, entries in meta["scalars"].items():
+        state.setdefault(int(pid), {}).update(entries)
+    groups = [
+        {k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in g.items()}
+        for g in meta["param_groups"]
+    ]
+    return {"state": state, "param_groups": groups}
+
+
+def save_training_state(
+    path: Path, optimizer: torch.optim.Optimizer, info: Mapping[str, Any], rng: Mapping[str, torch.Tensor]
+) -> None:
+    """Save optimizer state, RNG states and ``info`` (JSON) for an exact resume."""
+    tensors, optim_meta = _optimizer_to_flat(optimizer)
+    tensors = _plain_tensors({**tensors, **{f"rng/{k}": v for k, v in rng.items()}})
+    meta = {"info": json.dumps(dict(info)), "optimizer": json.dumps(optim_meta)}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+
+def load_training_state(
+    path: Path, optimizer: torch.optim.Optimizer
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Restore the optimizer from ``path``; returns ``(info, rng_states)``."""
+    tensors = read_tensors(path)
+    with safe_open(str(path), framework="pt") as fh:
+        raw = fh.metadata() or {}
+    try:
+        info = json.loads(raw["info"])
+        optim_meta = json.loads(raw["optimizer"])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is not an advdistill training-state file ({exc})") from None
+    device = next((p.device for g in optimizer.param_groups for p in g["params"]), torch.device("cpu"))
+    flat = {k: v.to(device) if k.startswith("optim/") and v.dim() > 0 else v for k, v in tensors.items()}
+    try:
+        optimizer.load_state_dict(_optimizer_from_flat(flat, optim_meta))
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: the optimizer state does not fit this run's optimizer: {exc}") from None
+    rng = {k.removeprefix("rng/"): v for k, v in tensors.items() if k.startswith("rng/")}
+    return info, rng

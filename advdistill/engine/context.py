@@ -1,0 +1,109 @@
+"""The per-step context that objectives and aux losses read from.
+
+It holds the batch, the adversarial example and a cache of model outputs at points
+``x + c·δ`` (``δ = x_adv − x``), so that losses sharing a forward pass (IGDM's
+``f(x + βδ)`` with β = 1 is the base method's ``f(x_adv)``) compute it once, and so that
+the points one loss asks for together go through the model in one batched call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from advdistill.interfaces import Progress
+
+
+class StepContext:
+    """Batch, perturbation and cached logits of one training step.
+
+    :param x: clean images (B, C, H, W) in [0, 1].
+    :param y: labels (B,).
+    :param student: the student as the loss should call it (train mode; DDP-wrapped if any).
+    :param teacher: the frozen teacher or None.
+    """
+
+    def __init__(
+        self,
+        x: Tensor,
+        y: Tensor,
+        *,
+        student: nn.Module,
+        teacher: nn.Module | None,
+        progress: Progress,
+    ) -> None:
+        self.x, self.y = x, y
+        self.student, self.teacher = student, teacher
+        self.progress = progress
+        self.x_adv: Tensor | None = None
+        self._delta: Tensor | None = None
+        self._student_cache: dict[float, Tensor] = {}
+        self._teacher_cache: dict[float, Tensor] = {}
+        #: detached loss terms for logging, e.g. {"igdm": tensor}; read only on log steps
+        self.logs: dict[str, Tensor] = {}
+
+    # -- the perturbation -------------------------------------------------------------------
+    def set_adversarial(self, x_adv: Tensor) -> None:
+        """Record the inner maximization's result; student outputs computed before are dropped."""
+        self.x_adv = x_adv.detach()
+        self._delta = None
+        self._student_cache.clear()
+        self._teacher_cache = {c: v for c, v in self._teacher_cache.items() if c == 0.0}
+
+    @property
+    def delta(self) -> Tensor:
+        """``δ = x_adv − x`` (detached)."""
+        if self.x_adv is None:
+            raise RuntimeError("δ is not known before the attack has run (set_adversarial)")
+        if self._delta is None:
+            self._delta = self.x_adv - self.x
+        return self._delta
+
+    def point(self, c: float) -> Tensor:
+        """The input ``x + c·δ``; exactly ``x`` for c = 0 and exactly ``x_adv`` for c = 1."""
+        if c == 0.0:
+            return self.x
+        if c == 1.0 and self.x_adv is not None:
+            return self.x_adv
+        return self.x + c * self.delta
+
+    # -- cached forwards --------------------------------------------------------------------
+    def student_logits(self, *coeffs: float) -> Any:
+        """Student logits (float32, with grad) at ``x + c·δ`` for each ``c``.
+
+        Points not yet cached go through the student together, in one batched forward.
+        Returns one tensor for one coefficient, else a tuple in the order asked.
+        """
+        return self._logits(self.student, self._student_cache, coeffs, grad=True)
+
+    def teacher_logits(self, *coeffs: float) -> Any:
+        """Teacher logits (float32, no grad) at ``x + c·δ``; missing points in one batched call."""
+        if self.teacher is None:
+            raise RuntimeError("this loss needs a teacher, but the recipe has no [teacher]")
+        return self._logits(self.teacher, self._teacher_cache, coeffs, grad=False)
+
+    def prefetch_teacher(self, coeffs: Iterable[float]) -> None:
+        """Compute the teacher at all ``coeffs`` (one batched forward) ahead of the losses."""
+        coeffs = tuple(dict.fromkeys(float(c) for c in coeffs))
+        if coeffs and self.teacher is not None:
+            self.teacher_logits(*coeffs)
+
+    def _logits(self, model: nn.Module, cache: dict[float, Tensor], coeffs: tuple, grad: bool) -> Any:
+        coeffs = tuple(float(c) for c in coeffs)
+        missing = [c for c in dict.fromkeys(coeffs) if c not in cache]
+        if missing:
+            inputs = [self.point(c) for c in missing]
+            batch = inputs[0] if len(inputs) == 1 else torch.cat(inputs)
+            with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+                out = model(batch).float()
+            for c, logits in zip(missing, out.split(self.x.shape[0])):
+                cache[c] = logits
+        result = tuple(cache[c] for c in coeffs)
+        return result[0] if len(result) == 1 else result
+
+    def log(self, name: str, value: Tensor) -> None:
+        """Record a detached loss term for the log (no host synchronisation)."""
+        self.logs[name] = value.detach()

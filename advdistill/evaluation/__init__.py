@@ -1,0 +1,1 @@
+"""Evaluation: the runner that applies metric plugins, and the report writer."""

@@ -1,0 +1,200 @@
+"""The interfaces of each component kind (DESIGN §2).
+
+Plugins subclass these (or match them structurally). Nothing here imports torch, so that
+plugin registration stays cheap; tensor types appear only in annotations.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from attrs import define
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor, nn
+
+    from advdistill.engine.context import StepContext
+    from advdistill.evaluation.context import EvalContext
+
+
+@define(frozen=True)
+class Progress:
+    """Where training stands; schedules are functions of it.
+
+    ``epoch`` counts from 1 (the official loops run ``range(1, E + 1)``), so the first
+    epoch of an ``E``-epoch run has ``epoch / epochs == 1 / E`` and the last exactly 1.
+    """
+
+    epoch: int
+    epochs: int
+    step_in_epoch: int = 0
+    steps_per_epoch: int = 1
+
+    @property
+    def global_step(self) -> int:
+        return (self.epoch - 1) * self.steps_per_epoch + self.step_in_epoch
+
+    @property
+    def fraction(self) -> float:
+        """Epoch-granular progress ``epoch / epochs`` in (0, 1]."""
+        return self.epoch / self.epochs
+
+    @property
+    def continuous_epoch(self) -> float:
+        """Epochs completed so far, counting the current step (for per-step schedules)."""
+        return (self.epoch - 1) + (self.step_in_epoch + 1) / self.steps_per_epoch
+
+
+class Component:
+    """Common base: every component is built from an attrs ``Config`` instance."""
+
+    #: attrs class validating the recipe table's parameters (``kind`` excluded).
+    Config: ClassVar[type | None] = None
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config
+
+
+class Attack(Component, abc.ABC):
+    """Produces adversarial inputs inside the ε-ball around ``x``, clamped to [0, 1].
+
+    Contract (checked by :func:`advdistill.testing.check_attack`): the result is detached,
+    lies in the ball and in [0, 1]; the models' train/eval modes, their parameters'
+    ``requires_grad`` flags and gradients, and the global RNG are left as they were.
+    """
+
+    #: the attack needs a teacher (``teacher=`` must not be None)
+    requires_teacher: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def perturb(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        *,
+        teacher: nn.Module | None = None,
+        context: StepContext | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Return ``x_adv`` (B, C, H, W) for images ``x`` in [0, 1] and labels ``y`` (B,).
+
+        :param context: the training step's context, when called inside training; it caches
+            teacher logits (``context.teacher_logits(0.0)`` is the teacher on clean inputs).
+        :param generator: source of the random start; the global RNG must not be used.
+        """
+
+
+class Objective(Component, abc.ABC):
+    """The base training loss L_AD / L_AT of one step (DESIGN §3)."""
+
+    requires_teacher: ClassVar[bool] = False
+
+    def teacher_points(self) -> tuple[float, ...]:
+        """Coefficients ``c`` of the points ``x + c·δ`` whose teacher logits this loss reads.
+
+        The engine computes the union over the objective and every aux loss in one batched,
+        no-grad teacher forward before calling them (``0.0`` is clean, ``1.0`` is ``x_adv``).
+        """
+        return ()
+
+    @abc.abstractmethod
+    def __call__(self, ctx: StepContext) -> Tensor:
+        """Return the scalar loss of the step; may write detached terms to ``ctx.logs``."""
+
+
+class AuxLoss(Objective, abc.ABC):
+    """An auxiliary loss added to the objective (0..n per recipe), e.g. IGDM."""
+
+
+class Schedule(Component, abc.ABC):
+    """A scalar as a function of training progress (loss weights, learning rates)."""
+
+    @abc.abstractmethod
+    def __call__(self, progress: Progress) -> float:
+        """The value at ``progress``."""
+
+
+class ModelFactory(Component, abc.ABC):
+    """Builds an architecture mapping images in [0, 1] to logits."""
+
+    @abc.abstractmethod
+    def build(self, num_classes: int, in_chans: int) -> nn.Module:
+        """A freshly initialised model for ``num_classes`` classes and ``in_chans`` channels."""
+
+
+class TeacherLoader(Component, abc.ABC):
+    """Loads a trained teacher: frozen, in eval mode, taking inputs in [0, 1]."""
+
+    @abc.abstractmethod
+    def load(self, *, num_classes: int, in_chans: int) -> nn.Module:
+        """Return the teacher for a data set of ``num_classes`` classes and ``in_chans`` channels.
+
+        Relative paths in the recipe are relative to the working directory.
+        """
+
+
+@define(frozen=True)
+class DatasetInfo:
+    """Static facts about a data set that models and attacks need."""
+
+    name: str
+    num_classes: int
+    in_chans: int
+    image_size: tuple[int, int]
+    class_names: tuple[str, ...] = ()
+
+
+@define(frozen=True)
+class DataSplits:
+    """A data set held in memory: uint8 images (N, C, H, W) and int64 labels (N,)."""
+
+    info: DatasetInfo
+    train_x: Any
+    train_y: Any
+    test_x: Any
+    test_y: Any
+
+
+class DatasetSource(Component, abc.ABC):
+    """Reads a data set from local files (never downloads)."""
+
+    @abc.abstractmethod
+    def load(self) -> DataSplits:
+        """Return the train and test splits (relative paths: to the working directory)."""
+
+
+class Metric(Component, abc.ABC):
+    """An evaluation metric; returns report keys (accuracies in percent)."""
+
+    #: the metric needs the teacher (e.g. gradient alignment)
+    requires_teacher: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def evaluate(self, ctx: EvalContext) -> Mapping[str, Any]:
+        """Evaluate ``ctx.model`` on ``ctx.batches()`` and return ``{report_key: value}``."""
+
+
+class Callback(Component):
+    """Hooks on training events; every method is optional."""
+
+    #: callbacks run in ascending order (display callbacks use a high order to see every result)
+    order: ClassVar[int] = 0
+
+    def on_train_start(self, run: Any) -> None:
+        """Called once before the first epoch (also when resuming)."""
+
+    def on_epoch_start(self, run: Any, epoch: int) -> None:
+        """Called before each epoch."""
+
+    def on_step_end(self, run: Any, step: Any) -> None:
+        """Called after each optimizer step; ``step.loss`` is a device tensor (no sync)."""
+
+    def on_epoch_end(self, run: Any, record: dict[str, Any]) -> None:
+        """Called after each epoch; may add entries to ``record`` (e.g. evaluation results)."""
+
+    def on_train_end(self, run: Any) -> None:
+        """Called once after the last epoch."""

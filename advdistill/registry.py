@@ -1,0 +1,190 @@
+"""The typed component registry: one namespace per component kind.
+
+Plugins fill it through the hooks of :mod:`advdistill.hookspecs`; the core looks components
+up here by ``(kind, name)`` and never imports a built-in plugin directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from attrs import define, field
+
+from advdistill.errors import PluginError, UnknownComponentError, did_you_mean
+
+#: Component kinds and the hook that registers each (DESIGN §2).
+KINDS: dict[str, str] = {
+    "attack": "register_attacks",
+    "objective": "register_objectives",
+    "aux": "register_aux",
+    "schedule": "register_schedules",
+    "model": "register_models",
+    "teacher": "register_teachers",
+    "dataset": "register_datasets",
+    "metric": "register_metrics",
+    "callback": "register_callbacks",
+    "command": "register_commands",
+}
+
+
+class Register(Protocol):
+    """The callable each registration hook receives."""
+
+    def __call__(
+        self, name: str, target: Any, *, summary: str | None = None, aliases: Sequence[str] = ()
+    ) -> None: ...
+
+
+@define(frozen=True)
+class ComponentInfo:
+    """What ``advdistill plugins`` shows for one registered component."""
+
+    kind: str
+    name: str
+    plugin: str
+    package: str
+    version: str
+    summary: str
+    alias_of: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "plugin": self.plugin,
+            "package": self.package,
+            "version": self.version,
+            "summary": self.summary,
+            "alias_of": self.alias_of,
+        }
+
+
+@define
+class ComponentSpec:
+    """A registered component: where it comes from and how to import it lazily."""
+
+    kind: str
+    name: str
+    target: Any  # the object, or "module:attribute"
+    plugin: str
+    package: str = ""
+    version: str = ""
+    summary: str | None = None
+    alias_of: str | None = None
+    _loaded: Any = field(default=None, init=False, repr=False)
+
+    def load(self) -> Any:
+        """Import (once) and return the component object."""
+        if self._loaded is None:
+            target = self.target
+            if isinstance(target, str):
+                module_name, _, attribute = target.partition(":")
+                try:
+                    obj = importlib.import_module(module_name)
+                    for part in filter(None, attribute.split(".")):
+                        obj = getattr(obj, part)
+                except (ImportError, AttributeError) as exc:
+                    raise PluginError(
+                        f"{self.kind} {self.name!r} from plugin {self.plugin!r} could not be "
+                        f"imported from {target!r}: {exc}"
+                    ) from exc
+                target = obj
+            self._loaded = target
+        return self._loaded
+
+    def info(self) -> ComponentInfo:
+        summary = self.summary
+        if summary is None:
+            doc = getattr(self.load(), "__doc__", None) or ""
+            summary = doc.strip().splitlines()[0] if doc.strip() else ""
+        return ComponentInfo(
+            self.kind, self.name, self.plugin, self.package, self.version, summary, self.alias_of
+        )
+
+
+class Registry:
+    """All registered components, by kind then name."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, dict[str, ComponentSpec]] = {kind: {} for kind in KINDS}
+
+    def register_function(self, kind: str, plugin: str, package: str = "", version: str = "") -> Register:
+        """The ``register`` callable handed to one plugin's hook for one kind."""
+
+        def register(
+            name: str, target: Any, *, summary: str | None = None, aliases: Sequence[str] = ()
+        ) -> None:
+            self.add(
+                ComponentSpec(kind, name, target, plugin, package, version, summary),
+                aliases=aliases,
+            )
+
+        return register
+
+    def add(self, spec: ComponentSpec, aliases: Sequence[str] = ()) -> None:
+        """Add a component; a name already taken is an error naming both plugins."""
+        if spec.kind not in self._items:
+            raise PluginError(f"Unknown component kind {spec.kind!r}.{did_you_mean(spec.kind, KINDS)}")
+        if not isinstance(spec.name, str) or not spec.name or ":" in spec.name:
+            raise PluginError(
+                f"Plugin {spec.plugin!r} registered {spec.kind} name {spec.name!r}: names must be "
+                "non-empty strings without ':'."
+            )
+        names = [spec.name, *aliases]
+        for key in names:
+            existing = self._items[spec.kind].get(key)
+            if existing is not None:
+                raise PluginError(
+                    f"{spec.kind} {key!r} is registered twice: by plugin {existing.plugin!r} and by "
+                    f"plugin {spec.plugin!r}. Rename one, or block a plugin with "
+                    "ADVDISTILL_DISABLE_PLUGINS=<plugin name>."
+                )
+        self._items[spec.kind][spec.name] = spec
+        for alias in aliases:
+            alias_spec = ComponentSpec(
+                spec.kind, alias, spec.target, spec.plugin, spec.package, spec.version,
+                spec.summary, alias_of=spec.name,
+            )
+            self._items[spec.kind][alias] = alias_spec
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._kind(kind))
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        kind, name = key
+        return name.partition(":")[0] in self._items.get(kind, {})
+
+    def spec(self, kind: str, name: str) -> ComponentSpec:
+        """The spec registered as ``name``; ``"base:variant"`` names look up ``base``."""
+        items = self._kind(kind)
+        base = name.partition(":")[0] if isinstance(name, str) else name
+        if base not in items:
+            hint = did_you_mean(str(base), items) or (
+                f" Known: {', '.join(sorted(items))}." if items else " No plugin registers any."
+            )
+            raise UnknownComponentError(
+                f"Unknown {kind} {name!r}.{hint} Run `advdistill plugins` to list all components."
+            )
+        return items[base]
+
+    def get(self, kind: str, name: str) -> Any:
+        """The (imported) component object registered as ``name``."""
+        return self.spec(kind, name).load()
+
+    def infos(self, kind: str | None = None) -> Iterator[ComponentInfo]:
+        for k in [kind] if kind else list(KINDS):
+            for name in sorted(self._kind(k)):
+                yield self._items[k][name].info()
+
+    def _kind(self, kind: str) -> Mapping[str, ComponentSpec]:
+        try:
+            return self._items[kind]
+        except KeyError:
+            raise UnknownComponentError(
+                f"Unknown component kind {kind!r}.{did_you_mean(kind, KINDS)} Kinds: {', '.join(KINDS)}."
+            ) from None
+
+
+RegisterHook = Callable[[Register], None]

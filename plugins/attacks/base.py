@@ -1,0 +1,130 @@
+"""The iterative attack shared by every inner maximization: start, ascend, project.
+
+A concrete attack only says which loss it ascends (:meth:`IterativeAttack.loss`) and, when
+the loss needs them, what it precomputes once per batch (:meth:`IterativeAttack.prepare`).
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import torch
+from attrs import define, field
+from attrs.validators import ge, instance_of
+from torch import Tensor, nn
+
+from advdistill.config import as_float, in_range, one_of
+from advdistill.interfaces import Attack
+from advdistill.torch_utils import no_param_grad
+
+
+@define(frozen=True, kw_only=True)
+class IterativeConfig:
+    """Parameters every iterative attack shares (defaults: the paper's PGD, ε 8/255, step 2/255)."""
+
+    eps: float = field(default=8 / 255, converter=as_float, validator=in_range(0.0, 1e6))
+    step_size: float = field(default=2 / 255, converter=as_float, validator=in_range(0.0, 1e6))
+    steps: int = field(default=10, validator=[instance_of(int), ge(0)])
+    norm: str = field(default="linf", validator=one_of("linf", "l2", "l1"))
+    #: "uniform": x + U(−ε, ε) (Madry); "normal": x + std·N(0, 1) (TRADES/RSLAD/AdaAD); "none": x
+    start: str = field(default="uniform", validator=one_of("uniform", "normal", "none"))
+    start_std: float = field(default=0.001, converter=as_float, validator=in_range(0.0, 1.0))
+    #: clamp the random start to [0, 1] (some official codes do not; every step clamps anyway)
+    clamp_start: bool = field(default=True, validator=instance_of(bool))
+    #: seed of the private generator used when the caller passes none (evaluation)
+    seed: int = field(default=0, validator=instance_of(int))
+
+
+def project(x_adv: Tensor, x: Tensor, eps: float, norm: str) -> Tensor:
+    """Project ``x_adv`` onto the ``norm`` ball of radius ``eps`` around ``x`` (not onto [0, 1])."""
+    delta = x_adv - x
+    if norm == "linf":
+        return x + delta.clamp(-eps, eps)
+    flat = delta.flatten(1)
+    if norm == "l2":
+        norms = flat.norm(p=2, dim=1).clamp_min(1e-12)
+        factor = (eps / norms).clamp(max=1.0)
+        return x + (flat * factor[:, None]).view_as(delta)
+    return x + project_l1(flat, eps).view_as(delta)
+
+
+def project_l1(v: Tensor, eps: float) -> Tensor:
+    """Euclidean projection of each row of ``v`` onto the L1 ball of radius ``eps`` (Duchi et al. 2008)."""
+    abs_v = v.abs()
+    inside = abs_v.sum(dim=1) <= eps
+    mu, _ = abs_v.sort(dim=1, descending=True)
+    cumsum = mu.cumsum(dim=1)
+    ks = torch.arange(1, v.shape[1] + 1, device=v.device, dtype=v.dtype)
+    cond = mu - (cumsum - eps) / ks > 0
+    rho = cond.to(v.dtype).cumsum(dim=1).argmax(dim=1, keepdim=True)  # last index where cond holds
+    theta = (cumsum.gather(1, rho) - eps) / (rho + 1).to(v.dtype)
+    projected = v.sign() * (abs_v - theta).clamp_min(0)
+    return torch.where(inside[:, None], v, projected)
+
+
+def ascent_direction(grad: Tensor, norm: str, *, l1_sparsity: float = 0.95) -> Tensor:
+    """The steepest-ascent step of unit size for ``norm`` (sign for Linf, normalised for L2/L1)."""
+    if norm == "linf":
+        return grad.sign()
+    flat = grad.flatten(1)
+    if norm == "l2":
+        return (flat / flat.norm(p=2, dim=1, keepdim=True).clamp_min(1e-12)).view_as(grad)
+    # L1: move only the coordinates with the largest |gradient| (sparse L1 descent, as in
+    # Tramer & Boneh 2019 / torchattacks), normalised to unit L1 norm
+    abs_flat = flat.abs()
+    k = max(1, int(round((1 - l1_sparsity) * flat.shape[1])))
+    threshold = abs_flat.topk(k, dim=1).values[:, -1:]
+    sparse = flat.sign() * (abs_flat >= threshold)
+    return (sparse / sparse.abs().sum(dim=1, keepdim=True).clamp_min(1e-12)).view_as(grad)
+
+
+class IterativeAttack(Attack):
+    """Start from a (random) point near ``x``, take ``steps`` ascent steps on :meth:`loss`."""
+
+    Config = IterativeConfig
+
+    def prepare(
+        self, model: nn.Module, x: Tensor, y: Tensor, teacher: nn.Module | None, context: Any
+    ) -> Any:
+        """Per-batch constants the loss needs (e.g. soft targets); None by default."""
+        return None
+
+    @abc.abstractmethod
+    def loss(self, model: nn.Module, x_adv: Tensor, y: Tensor, prepared: Any, teacher: nn.Module | None) -> Tensor:
+        """The scalar to ascend at ``x_adv`` (summed over the batch, so each example ascends its own)."""
+
+    def random_start(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        cfg = self.config
+        if cfg.start == "none":
+            return x.clone()
+        if cfg.start == "normal":
+            noise = cfg.start_std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        elif cfg.norm == "linf":
+            noise = (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1) * cfg.eps
+        else:  # a uniform direction scaled into the ball
+            direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            noise = project(x + direction, x, cfg.eps, cfg.norm) - x
+            noise = noise * torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), generator=generator,
+                                       device=x.device, dtype=x.dtype)
+        start = x + noise
+        return start.clamp(0.0, 1.0) if cfg.clamp_start else start
+
+    def perturb(self, model, x, y, *, teacher=None, context=None, generator=None):
+        cfg = self.config
+        if self.requires_teacher and teacher is None:
+            raise ValueError(f"{type(self).__name__} needs a teacher model")
+        if generator is None:
+            generator = torch.Generator(device=x.device).manual_seed(cfg.seed)
+        x = x.detach()
+        with no_param_grad(model, teacher):
+            prepared = self.prepare(model, x, y, teacher, context)
+            x_adv = self.random_start(x, generator)
+            for _ in range(cfg.steps):
+                x_adv.requires_grad_(True)
+                with torch.enable_grad():
+                    loss = self.loss(model, x_adv, y, prepared, teacher)
+                    (grad,) = torch.autograd.grad(loss, [x_adv])
+                x_adv = x_adv.detach() + cfg.step_size * ascent_direction(grad, cfg.norm)
+                x_adv = project(x_adv, x, cfg.eps, cfg.norm).clamp(0.0, 1.0)
+        return x_adv.detach()

@@ -1,0 +1,9 @@
+"""Auxiliary losses added to a base objective: IGDM."""
+
+from advdistill import hookimpl
+
+
+@hookimpl
+def register_aux(register):
+    register("igdm", "advdistill_plugins.auxiliary.igdm:IGDM",
+             summary="IGDM: T(α)·D(f_S(x+βδ) − f_S(x−γδ), f_T(x+βδ) − f_T(x−γδ))")

@@ -1,0 +1,11 @@
+"""Training callbacks."""
+
+from advdistill import hookimpl
+
+
+@hookimpl
+def register_callbacks(register):
+    register("progress", "advdistill_plugins.callbacks.progress:ProgressBar",
+             summary="progress bar per epoch: it/s, loss, ETA (tqdm)")
+    register("periodic_eval", "advdistill_plugins.callbacks.periodic_eval:PeriodicEval",
+             summary="every K epochs: clean and PGD accuracy on a fixed test subset; decides best")

@@ -1,0 +1,54 @@
+"""Cheap robust evaluation during training, on a fixed subset of the test set."""
+
+from __future__ import annotations
+
+from attrs import define, field
+from attrs.validators import ge, instance_of, optional
+
+from advdistill.api import build
+from advdistill.config import as_float
+from advdistill.evaluation.runner import run_metrics
+from advdistill.interfaces import Callback
+
+
+@define(frozen=True, kw_only=True)
+class PeriodicEvalConfig:
+    every: int = field(default=1, validator=[instance_of(int), ge(1)])
+    #: the first ``limit`` test images (the same every time)
+    limit: int = field(default=500, validator=[instance_of(int), ge(1)])
+    steps: int = field(default=10, validator=[instance_of(int), ge(1)])
+    #: None: the recipe's [attack] eps (and step_size), else 8/255 (and 2/255)
+    eps: float | None = field(default=None, converter=lambda v: None if v is None else as_float(v))
+    step_size: float | None = field(default=None, converter=lambda v: None if v is None else as_float(v))
+    batch_size: int | None = field(default=None, validator=optional([instance_of(int), ge(1)]))
+
+
+class PeriodicEval(Callback):
+    """Every ``every`` epochs (and after the last): clean and PGD-``steps`` accuracy on the first
+    ``limit`` test images; writes ``{"clean", "pgd"}`` into the epoch record, where
+    ``train.best_metric`` (default ``"pgd"``) picks ``checkpoints/best.safetensors``."""
+
+    Config = PeriodicEvalConfig
+
+    def on_train_start(self, run):
+        cfg = self.config
+        attack_cfg = getattr(run.recipe.attack, "config", None)
+        eps = cfg.eps if cfg.eps is not None else getattr(attack_cfg, "eps", 8 / 255)
+        step = cfg.step_size if cfg.step_size is not None else getattr(attack_cfg, "step_size", 2 / 255)
+        self.metrics = {
+            "clean": build("metric", "clean"),
+            "pgd": build("metric", "pgd", eps=eps, step_size=step, steps=cfg.steps, key="pgd"),
+        }
+
+    def on_epoch_end(self, run, record):
+        epoch = record["epoch"]
+        if epoch % self.config.every and epoch != run.cfg.epochs:
+            return
+        values, errors, _ = run_metrics(
+            run.student, run.splits.test_x, run.splits.test_y, self.metrics, device=run.device,
+            batch_size=self.config.batch_size or run.recipe.eval.batch_size, limit=self.config.limit,
+            show_progress=False,
+        )
+        if errors:
+            raise RuntimeError(f"periodic evaluation failed: {errors}")
+        record["eval"] = values

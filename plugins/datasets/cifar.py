@@ -1,0 +1,97 @@
+"""CIFAR-10/100 from the standard python-pickle layout on local disk."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+from attrs import define, field
+from attrs.validators import instance_of
+
+from advdistill.errors import DataError
+from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+@define(frozen=True, kw_only=True)
+class CIFARConfig:
+    #: the directory holding cifar-10-batches-py/ (or cifar-100-python/), or that directory itself;
+    #: environment variables and ~ are expanded; relative paths are relative to the working directory
+    root: str = field(default="data", validator=instance_of(str))
+
+
+class _CIFAR(DatasetSource):
+    Config = CIFARConfig
+    folder: str
+    name: str
+    num_classes: int
+    train_files: tuple[str, ...]
+    test_files: tuple[str, ...]
+    label_key: bytes
+    url: str
+
+    def directory(self) -> Path:
+        root = Path(os.path.expandvars(os.path.expanduser(self.config.root)))
+        return root if root.name == self.folder else root / self.folder
+
+    def _missing(self, path: Path) -> DataError:
+        return DataError(
+            f"{self.name}: expected {path} (the python version of the data set, as extracted from "
+            f"{self.url}). Nothing is downloaded at run time: download and extract it yourself into "
+            f"{self.directory().parent}, or set [data] root to the directory that holds {self.folder}/."
+        )
+
+    def _read(self, names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = [], []
+        for name in names:
+            path = self.directory() / name
+            if not path.exists():
+                raise self._missing(path)
+            try:
+                with open(path, "rb") as fh:
+                    entry = pickle.load(fh, encoding="bytes")
+                data = np.asarray(entry[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+                label = np.asarray(entry[self.label_key], dtype=np.int64)
+            except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as exc:
+                raise DataError(f"{path} is not a valid {self.name} batch file ({type(exc).__name__}: {exc})") from None
+            if label.shape[0] != data.shape[0] or label.min() < 0 or label.max() >= self.num_classes:
+                raise DataError(f"{path}: labels do not match the images or lie outside 0..{self.num_classes - 1}")
+            images.append(data)
+            labels.append(label)
+        return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
+
+    def load(self):
+        train_x, train_y = self._read(self.train_files)
+        test_x, test_y = self._read(self.test_files)
+        info = DatasetInfo(self.name, self.num_classes, 3, (32, 32), self.class_names())
+        return DataSplits(info, train_x, train_y, test_x, test_y)
+
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(str(i) for i in range(self.num_classes))
+
+
+class CIFAR10(_CIFAR):
+    """CIFAR-10 (50,000 train / 10,000 test) from ``{root}/cifar-10-batches-py/``."""
+
+    folder, name, num_classes = "cifar-10-batches-py", "cifar10", 10
+    train_files = tuple(f"data_batch_{i}" for i in range(1, 6))
+    test_files = ("test_batch",)
+    label_key = b"labels"
+    url = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+
+    def class_names(self):
+        return CIFAR10_CLASSES
+
+
+class CIFAR100(_CIFAR):
+    """CIFAR-100 (fine labels; 50,000 train / 10,000 test) from ``{root}/cifar-100-python/``."""
+
+    folder, name, num_classes = "cifar-100-python", "cifar100", 100
+    train_files = ("train",)
+    test_files = ("test",)
+    label_key = b"fine_labels"
+    url = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"

@@ -1,0 +1,56 @@
+"""Our own checkpoints as teachers: a run's student becomes the next run's teacher."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from attrs import define, field
+from attrs.validators import instance_of, optional
+
+from advdistill.api import build
+from advdistill.engine.checkpoint import load_weights
+from advdistill.errors import CheckpointError, RecipeError
+from advdistill.interfaces import TeacherLoader
+from advdistill.torch_utils import freeze
+
+
+@define(frozen=True, kw_only=True)
+class CheckpointTeacherConfig:
+    #: a .safetensors file written by `advdistill train` (e.g. runs/x/checkpoints/best.safetensors)
+    path: str = field(validator=instance_of(str))
+    #: the architecture as a model table ({kind = "small_cnn", widths = [32, 64]}); default: the
+    #: [student] of the run's recipe.json next to the checkpoint
+    model: dict[str, Any] | None = field(default=None, validator=optional(instance_of(dict)))
+
+
+class CheckpointTeacher(TeacherLoader):
+    """Loads weights saved by ``advdistill train`` into their architecture; frozen, eval mode."""
+
+    Config = CheckpointTeacherConfig
+
+    def _architecture(self, path: Path) -> dict[str, Any]:
+        if self.config.model is not None:
+            return dict(self.config.model)
+        recipe_json = path.parent.parent / "recipe.json"
+        if not recipe_json.exists():
+            raise RecipeError(
+                f"[teacher] path = {self.config.path!r} is not inside a run directory (no {recipe_json}); "
+                "say which architecture it is: model = {kind = \"...\", ...}"
+            )
+        return dict(json.loads(recipe_json.read_text())["student"])
+
+    def load(self, *, num_classes, in_chans):
+        path = Path(os.path.expandvars(os.path.expanduser(self.config.path)))
+        if not path.exists():
+            raise CheckpointError(
+                f"[teacher] checkpoint not found: {path}. Train the teacher first (advdistill train ...) "
+                "or fix [teacher] path."
+            )
+        arch = self._architecture(path)
+        kind = arch.pop("kind")
+        model = build("model", kind, **arch).build(num_classes=num_classes, in_chans=in_chans)
+        load_weights(path, model)
+        return freeze(model)

@@ -1,0 +1,1 @@
+"""Ready-made recipes, installed as the ``advdistill_recipes`` package so installed copies find them."""

@@ -1,0 +1,63 @@
+"""Shared fixtures; the advdistill pytest plugin (advdistill.testing) provides the rest."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _quiet_and_deterministic(monkeypatch):
+    torch.manual_seed(0)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+
+
+class TinyNet(torch.nn.Module):
+    """A deterministic, BN-carrying CNN for attack and loss tests."""
+
+    def __init__(self, num_classes: int = 4, in_chans: int = 1, width: int = 6) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(in_chans, width, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(width)
+        self.fc = torch.nn.Linear(width * 16, num_classes)
+
+    def forward(self, x):
+        h = torch.relu(self.bn(self.conv(x)))
+        return self.fc(torch.nn.functional.adaptive_avg_pool2d(h, 4).flatten(1))
+
+
+@pytest.fixture
+def tiny_net():
+    torch.manual_seed(1)
+    return TinyNet()
+
+
+@pytest.fixture
+def tiny_teacher():
+    torch.manual_seed(2)
+    net = TinyNet(width=8)
+    net.eval().requires_grad_(False)
+    return net
+
+
+@pytest.fixture
+def batch():
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(6, 1, 8, 8, generator=g)
+    y = torch.randint(0, 4, (6,), generator=g)
+    return x, y
+
+
+@pytest.fixture
+def cli_runner():
+    """Run the CLI in-process; returns click's Result (asserts the exit code given)."""
+    from click.testing import CliRunner
+
+    from advdistill.cli import cli
+
+    def run(*args: str, exit_code: int = 0):
+        result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+        assert result.exit_code == exit_code, result.output
+        return result
+
+    return run

@@ -1,0 +1,124 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import advdistill as ad
+from advdistill.errors import CheckpointError, RecipeError, TrainingError
+
+
+def weights(run_dir, name="last"):
+    return load_file(str(run_dir / "checkpoints" / f"{name}.safetensors"))
+
+
+def test_train_writes_the_run_directory(tiny_recipe, tmp_path):
+    run = ad.train(tiny_recipe(), tmp_path / "run")
+    for name in ("recipe.json", "metrics.jsonl", "report.json", "report.md",
+                 "checkpoints/last.safetensors", "checkpoints/last.state.safetensors"):
+        assert (run / name).exists(), name
+    recipe_json = json.loads((run / "recipe.json").read_text())
+    assert recipe_json["recipe_hash"] == ad.load_recipe(run / "recipe.json").hash
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {r["event"] for r in records} == {"step", "epoch"}
+    report = json.loads((run / "report.json").read_text())
+    assert report["schema"] == 1 and report["n_examples"] == 32
+    assert set(report["metrics"]) == {"clean", "pgd2"} and report["errors"] == {}
+    assert 0 <= report["metrics"]["pgd2"] <= report["metrics"]["clean"] <= 100
+
+
+def test_resume_is_exact(tiny_recipe, tmp_path, monkeypatch):
+    """Two epochs in one go == one epoch, a crash, and --resume (bitwise, on CPU)."""
+    from advdistill.engine.trainer import Trainer
+
+    ad.train(tiny_recipe("teacher.toml"), tmp_path / "t")
+    recipe = tiny_recipe(
+        train={"epochs": 2, "batch_size": 16, "log_every": 2, "device": "cpu"},
+        objective={"kind": "rslad"}, attack={"kind": "rslad_kl", "steps": 2},
+        teacher={"kind": "checkpoint", "path": str(tmp_path / "t" / "checkpoints" / "last.safetensors")},
+        aux={"igdm": {"kind": "igdm", "alpha": {"kind": "linear", "end": 2.0}}},
+        optim={"kind": "sgd", "lr": {"kind": "step", "value": 0.05, "milestones": [1]}},
+        callbacks={"progress": False, "periodic_eval": {"kind": "periodic_eval", "limit": 16, "steps": 2}},
+    )
+    full = ad.train(recipe, tmp_path / "full")
+
+    original = Trainer.train_epoch
+
+    def crash_in_epoch_two(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", crash_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        ad.train(recipe, tmp_path / "part")
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    ad.train(recipe, tmp_path / "part", resume=True)
+
+    for name in ("last", "best"):
+        a, b = weights(full, name), weights(tmp_path / "part", name)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (name, key)
+    records = [json.loads(line) for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r["event"] == "epoch"] == [1, 2]
+    full_records = [json.loads(line) for line in (full / "metrics.jsonl").read_text().splitlines()]
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in rs]  # noqa: E731
+    assert strip(records) == strip(full_records)
+
+
+def test_resume_refuses_a_different_recipe(tiny_recipe, tmp_path):
+    ad.train(tiny_recipe(), tmp_path / "run")
+    with pytest.raises(CheckpointError, match="hash"):
+        ad.train(tiny_recipe(), tmp_path / "run", resume=True, overrides=["optim.lr=0.01"])
+
+
+def test_existing_run_is_never_overwritten(tiny_recipe, tmp_path):
+    ad.train(tiny_recipe(), tmp_path / "run")
+    before = (tmp_path / "run" / "checkpoints" / "last.safetensors").read_bytes()
+    with pytest.raises(CheckpointError, match="already holds a run.*--resume"):
+        ad.train(tiny_recipe(), tmp_path / "run")
+    assert (tmp_path / "run" / "checkpoints" / "last.safetensors").read_bytes() == before
+
+
+def test_divergence_guard_stops_with_advice(tiny_recipe, tmp_path):
+    with pytest.raises(TrainingError, match="diverged"):
+        ad.train(tiny_recipe(), tmp_path / "run", overrides=["optim.lr=1e30", "train.max_loss=10"])
+
+
+def test_teacher_is_frozen_and_not_optimized(tiny_recipe, tmp_path):
+    from advdistill.engine.trainer import Trainer
+
+    ad.train(tiny_recipe("teacher.toml"), tmp_path / "t")
+    recipe = ad.load_recipe(tiny_recipe(
+        teacher={"kind": "checkpoint", "path": str(tmp_path / "t" / "checkpoints" / "last.safetensors")},
+        objective={"kind": "rslad"}))
+    trainer = Trainer(recipe, tmp_path / "s")
+    assert not trainer.teacher.training
+    assert all(not p.requires_grad for p in trainer.teacher.parameters())
+    optimized = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
+    assert not optimized & {id(p) for p in trainer.teacher.parameters()}
+
+
+def test_attack_bn_policy(tiny_recipe, tmp_path):
+    """The inner maximization sees the student in eval mode by default, train mode on request."""
+    from advdistill.engine.trainer import Trainer
+
+    seen = []
+    for policy in ("eval", "train"):
+        trainer = Trainer(ad.load_recipe(tiny_recipe(), [f"train.attack_bn={policy}"]), tmp_path / policy)
+        original = trainer.attack.perturb
+
+        def spy(model, *args, _original=original, **kwargs):
+            seen.append(model.training)
+            return _original(model, *args, **kwargs)
+
+        trainer.attack.perturb = spy
+        trainer.train_epoch(1)
+        assert trainer.student.training
+    assert seen[0] is False and seen[-1] is True
+
+
+def test_training_needs_attack_and_objective(tiny_recipe, tmp_path):
+    with pytest.raises(RecipeError, match=r"needs an \[attack\]"):
+        ad.train(tiny_recipe(attack=None), tmp_path / "run")

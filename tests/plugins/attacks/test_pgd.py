@@ -1,0 +1,87 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+import advdistill as ad
+from advdistill.testing import check_attack
+
+
+def naive_pgd(model, x, y, eps, step, steps, start_noise):
+    """Madry PGD written out directly (reference implementation)."""
+    x_adv = (x + start_noise).clamp(0, 1)
+    for _ in range(steps):
+        x_adv = x_adv.clone().requires_grad_(True)
+        loss = F.cross_entropy(model(x_adv), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, [x_adv])
+        x_adv = x_adv.detach() + step * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+    return x_adv
+
+
+@pytest.mark.parametrize("train_mode", [True, False])
+def test_pgd_contract(tiny_net, batch, train_mode):
+    x, y = batch
+    tiny_net.train(train_mode)
+    attack = ad.build("attack", "pgd", eps="8/255", step_size="2/255", steps=5)
+    check_attack(attack, tiny_net, x, y)
+
+
+@pytest.mark.parametrize("norm,eps", [("l2", 0.5), ("l1", 3.0)])
+def test_pgd_other_norms_stay_in_their_ball(tiny_net, batch, norm, eps):
+    x, y = batch
+    tiny_net.eval()
+    attack = ad.build("attack", "pgd", eps=eps, step_size=eps / 4, steps=5, norm=norm)
+    check_attack(attack, tiny_net, x, y)
+
+
+def test_pgd_matches_naive_implementation(tiny_net, batch):
+    x, y = batch
+    tiny_net.eval()
+    eps, step, steps = 8 / 255, 2 / 255, 7
+    attack = ad.build("attack", "pgd", eps=eps, step_size=step, steps=steps)
+    g = torch.Generator().manual_seed(5)
+    ours = attack.perturb(tiny_net, x, y, generator=g)
+    noise = (torch.rand(x.shape, generator=torch.Generator().manual_seed(5)) * 2 - 1) * eps
+    reference = naive_pgd(tiny_net, x, y, eps, step, steps, noise)
+    assert torch.allclose(ours, reference, atol=1e-6)
+
+
+def test_pgd_increases_the_loss(tiny_net, batch):
+    x, y = batch
+    tiny_net.eval()
+    attack = ad.build("attack", "pgd", eps=0.1, step_size=0.02, steps=10, start="none")
+    x_adv = attack.perturb(tiny_net, x, y)
+    with torch.no_grad():
+        clean = F.cross_entropy(tiny_net(x), y, reduction="none")
+        adv = F.cross_entropy(tiny_net(x_adv), y, reduction="none")
+    assert (adv >= clean - 1e-6).all() and adv.sum() > clean.sum()
+
+
+def test_zero_steps_returns_the_start(tiny_net, batch):
+    x, y = batch
+    attack = ad.build("attack", "pgd", steps=0, start="none")
+    assert torch.equal(attack.perturb(tiny_net, x, y), x)
+
+
+def test_rslad_inner_uses_teacher_soft_labels(tiny_net, tiny_teacher, batch):
+    x, y = batch
+    tiny_net.eval()
+    attack = ad.build("attack", "rslad_kl", eps=0.05, step_size=0.01, steps=4)
+    x_adv = check_attack(attack, tiny_net, x, y, teacher=tiny_teacher)
+    # reference: ascend sum KL(p_T(x) || p_S(x')) from x + 0.001 N(0, 1), unclamped start
+    g = torch.Generator().manual_seed(1234)
+    x_ref = x + 0.001 * torch.randn(x.shape, generator=g)
+    p_t = F.softmax(tiny_teacher(x), dim=1)
+    for _ in range(4):
+        x_ref = x_ref.clone().requires_grad_(True)
+        log_q = F.log_softmax(tiny_net(x_ref), dim=1)
+        loss = (p_t * (p_t.log() - log_q)).sum()
+        (grad,) = torch.autograd.grad(loss, [x_ref])
+        x_ref = torch.min(torch.max(x_ref.detach() + 0.01 * grad.sign(), x - 0.05), x + 0.05).clamp(0, 1)
+    assert torch.allclose(x_adv, x_ref, atol=1e-6)
+
+
+def test_attack_needing_a_teacher_says_so(tiny_net, batch):
+    x, y = batch
+    with pytest.raises(ValueError, match="needs a teacher"):
+        ad.build("attack", "rslad_kl").perturb(tiny_net, x, y)

@@ -1,0 +1,65 @@
+"""End-to-end tests of the command line (in-process, tiny recipes, seconds)."""
+
+import json
+import subprocess
+import sys
+
+from advdistill import __version__
+
+
+def test_version(cli_runner):
+    assert __version__ in cli_runner("--version").output
+
+
+def test_recipe_check_and_show(cli_runner, tiny_recipe):
+    path = tiny_recipe()
+    assert "ok:" in cli_runner("recipe", "check", str(path)).output
+    shown = json.loads(cli_runner("recipe", "show", str(path), "--set", "attack.steps=3").output)
+    assert shown["attack"]["steps"] == 3 and len(shown["recipe_hash"]) == 16
+
+
+def test_bad_recipe_exits_2_without_traceback(cli_runner, tiny_recipe):
+    result = cli_runner("recipe", "check", str(tiny_recipe()), "--set", "attack.stepz=3", exit_code=2)
+    assert "Error:" in result.output and "Did you mean 'steps'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_train_then_eval_end_to_end(cli_runner, tiny_recipe, tmp_path):
+    out = tmp_path / "run"
+    result = cli_runner("train", str(tiny_recipe()), "--out", str(out), "--set", "train.epochs=2")
+    assert "| Clean |" in result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["metrics"]["clean"] >= 0
+    # re-evaluate with other metrics into another directory, on a subset
+    eval_out = tmp_path / "eval"
+    cli_runner("eval", str(out), "--metrics", "clean,pgd", "--limit", "8", "--out", str(eval_out))
+    again = json.loads((eval_out / "report.json").read_text())
+    # "pgd" is a label of the recipe (a 2-step PGD) and wins over the metric kind of that name
+    assert again["n_examples"] == 8 and set(again["metrics"]) == {"clean", "pgd2"}
+    # a checkpoint with a recipe, outside a run directory
+    cli_runner("eval", "--recipe", str(out / "recipe.json"), "--checkpoint",
+               str(out / "checkpoints" / "last.safetensors"), "--metrics", "clean", "--out", str(tmp_path / "e2"))
+    assert (tmp_path / "e2" / "report.md").exists()
+
+
+def test_train_refuses_to_overwrite_and_resume_continues(cli_runner, tiny_recipe, tmp_path):
+    out = tmp_path / "run"
+    cli_runner("train", str(tiny_recipe()), "--out", str(out))
+    result = cli_runner("train", str(tiny_recipe()), "--out", str(out), exit_code=2)
+    assert "--resume" in result.output
+    cli_runner("train", str(out / "recipe.json"), "--out", str(out), "--resume")
+
+
+def test_eval_without_inputs_is_a_usage_error(cli_runner):
+    from click.testing import CliRunner
+
+    from advdistill.cli import cli
+
+    result = CliRunner().invoke(cli, ["eval"])
+    assert result.exit_code == 2 and "RUN_DIR" in result.output
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "advdistill.cli", "plugins"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "igdm" in out.stdout and "rslad" in out.stdout

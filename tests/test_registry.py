@@ -1,0 +1,105 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from advdistill import hookimpl
+from advdistill.errors import PluginError, UnknownComponentError
+from advdistill.registry import ComponentSpec, Registry
+
+
+def test_duplicate_name_names_both_plugins():
+    registry = Registry()
+    registry.add(ComponentSpec("attack", "pgd", object(), plugin="first"))
+    with pytest.raises(PluginError) as err:
+        registry.add(ComponentSpec("attack", "pgd", object(), plugin="second"))
+    assert "'first'" in str(err.value) and "'second'" in str(err.value)
+
+
+def test_duplicate_alias_is_an_error():
+    registry = Registry()
+    registry.add(ComponentSpec("attack", "pgd", object(), plugin="a"), aliases=["madry"])
+    with pytest.raises(PluginError, match="madry"):
+        registry.add(ComponentSpec("attack", "madry", object(), plugin="b"))
+
+
+def test_unknown_name_suggests_closest():
+    registry = Registry()
+    for name in ("pgd", "trades_kl", "rslad_kl"):
+        registry.add(ComponentSpec("attack", name, object(), plugin="p"))
+    with pytest.raises(UnknownComponentError) as err:
+        registry.get("attack", "rslad_k")
+    message = str(err.value)
+    assert "'rslad_kl'" in message and "advdistill plugins" in message
+    assert not message.startswith("'"), "the message must not be KeyError-quoted"
+
+
+def test_unknown_kind_lists_kinds():
+    with pytest.raises(UnknownComponentError, match="Did you mean 'attack'"):
+        Registry().names("atack")
+
+
+def test_lazy_target_import_error_is_clear():
+    registry = Registry()
+    registry.add(ComponentSpec("attack", "broken", "no_such_module:Thing", plugin="p"))
+    with pytest.raises(PluginError, match="could not be imported from 'no_such_module:Thing'"):
+        registry.get("attack", "broken")
+
+
+def test_builtin_components_are_registered_through_entry_points():
+    from advdistill.plugins import make_plugin_manager
+
+    pm = make_plugin_manager()
+    plugins = {name for name, _ in pm.list_name_plugin()}
+    assert {"attacks", "objectives", "igdm", "models", "datasets", "metrics"} <= plugins
+    dists = {dist.project_name for _, dist in pm.list_plugin_distinfo()}
+    assert dists == {"advdistill"}
+
+
+def test_inline_plugin_and_duplicate_detection(register_plugin):
+    class Mine:
+        @hookimpl
+        def register_attacks(self, register):
+            register("my_attack", "advdistill_plugins.attacks.pgd:PGD", summary="mine")
+
+    registry = register_plugin(Mine(), name="mine")
+    assert "my_attack" in registry.names("attack")
+
+    class Clash:
+        @hookimpl
+        def register_attacks(self, register):
+            register("pgd", object())
+
+    with pytest.raises(PluginError, match="registered twice: by plugin 'attacks' and by plugin 'clash'"):
+        register_plugin(Clash(), name="clash")
+
+
+def test_disable_plugins_env(monkeypatch):
+    from advdistill.plugins import collect, make_plugin_manager
+
+    monkeypatch.setenv("ADVDISTILL_DISABLE_PLUGINS", "igdm, demo")
+    registry = collect(make_plugin_manager())
+    assert "igdm" not in registry.names("aux")
+    assert "pgd" in registry.names("attack")
+
+
+def test_registration_imports_no_torch():
+    code = (
+        "import sys, advdistill\n"
+        "infos = advdistill.list_components()\n"
+        "assert len(infos) > 10\n"
+        "print('torch' in sys.modules)\n"
+    )
+    # list_components() reads summaries given at registration; nothing heavy is imported
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_plugins_json_lists_kind_name_plugin_package_version(cli_runner):
+    result = cli_runner("plugins", "--json")
+    rows = json.loads(result.output)
+    pgd = next(r for r in rows if r["kind"] == "attack" and r["name"] == "pgd")
+    assert pgd["plugin"] == "attacks" and pgd["package"] == "advdistill" and pgd["version"]
+    kinds = {r["kind"] for r in rows}
+    assert {"attack", "objective", "aux", "schedule", "model", "teacher", "dataset", "metric", "callback"} <= kinds
