@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -35,16 +36,52 @@ def kl_div(
     *,
     temperature: float = 1.0,
     reduction: Reduction = "batchmean",
+    target_eps: float = 0.0,
+    input_eps: float = 0.0,
 ) -> Tensor:
-    """``KL(softmax(target/τ) ‖ softmax(input/τ))``, i.e. ``KLDivLoss(log_softmax(input/τ), softmax(target/τ))``.
+    """``KL(softmax(target/τ) ‖ softmax(input/τ))`` of (B, C) logits, reduced; scalar (or (B,) for "none").
+
+    I.e. ``KLDivLoss(log_softmax(input/τ), softmax(target/τ))``.
 
     Gradients flow into both arguments unless the caller detaches ``target_logits``.
     Not multiplied by τ² (callers that follow Hinton scaling do it themselves).
+
+    ``target_eps`` / ``input_eps`` reproduce official codes that take logarithms of
+    probabilities plus a constant: the elementwise term becomes
+    ``p·(log(p + target_eps) − log(q + input_eps))`` (RSLAD: ``target_eps = 1e-5``;
+    MART: ``input_eps = 1e-12``). With both 0 (default) the exact, stable log-softmax form is used.
     """
-    log_q = F.log_softmax(input_logits / temperature, dim=1)
-    log_p = F.log_softmax(target_logits / temperature, dim=1)
-    per_element = F.kl_div(log_q, log_p, reduction="none", log_target=True)
-    return reduce(per_element, reduction)
+    if target_eps == 0.0 and input_eps == 0.0:
+        log_q = F.log_softmax(input_logits / temperature, dim=1)
+        log_p = F.log_softmax(target_logits / temperature, dim=1)
+        per_element = F.kl_div(log_q, log_p, reduction="none", log_target=True)
+        return reduce(per_element, reduction)
+    p = F.softmax(target_logits / temperature, dim=1)
+    log_p = torch.log(p + target_eps) if target_eps else F.log_softmax(target_logits / temperature, dim=1)
+    if input_eps:
+        log_q = torch.log(F.softmax(input_logits / temperature, dim=1) + input_eps)
+    else:
+        log_q = F.log_softmax(input_logits / temperature, dim=1)
+    return reduce(p * (log_p - log_q), reduction)
+
+
+def weighted_kl_div(
+    target_logits: Tensor,
+    input_logits: Tensor,
+    weights: Tensor,
+    *,
+    temperature: float = 1.0,
+    input_eps: float = 0.0,
+) -> Tensor:
+    """``(1/B)·Σ_i w_i·KL(softmax(target_i/τ) ‖ softmax(input_i/τ))`` for per-example weights ``w`` (B,).
+
+    The form of MART's robust term and IAD's introspection terms. ``weights`` are used as
+    given: detach them where the method treats them as constants.
+    """
+    per_example = kl_div(
+        target_logits, input_logits, temperature=temperature, reduction="none", input_eps=input_eps
+    )
+    return (per_example * weights).sum() / per_example.shape[0]
 
 
 def soft_cross_entropy(logits: Tensor, target_probs: Tensor, reduction: Reduction = "batchmean") -> Tensor:

@@ -36,6 +36,14 @@ class IterativeConfig:
     seed: int = field(default=0, validator=instance_of(int))
 
 
+@define(frozen=True, kw_only=True)
+class NormalStartConfig(IterativeConfig):
+    """The TRADES-family start: ``x + 0.001·N(0, 1)``, not clamped (TRADES, MART, RSLAD, AdaAD codes)."""
+
+    start: str = field(default="normal", validator=one_of("uniform", "normal", "none"))
+    clamp_start: bool = field(default=False, validator=instance_of(bool))
+
+
 def project(x_adv: Tensor, x: Tensor, eps: float, norm: str) -> Tensor:
     """Project ``x_adv`` onto the ``norm`` ball of radius ``eps`` around ``x`` (not onto [0, 1])."""
     delta = x_adv - x
@@ -126,5 +134,7 @@ class IterativeAttack(Attack):
                     loss = self.loss(model, x_adv, y, prepared, teacher)
                     (grad,) = torch.autograd.grad(loss, [x_adv])
                 x_adv = x_adv.detach() + cfg.step_size * ascent_direction(grad, cfg.norm)
+                x_adv = project(x_adv, x, cfg.eps, cfg.norm).clamp(0.0, 1.0)
+            if cfg.steps == 0:  # an unclamped random start must still honour the contract
                 x_adv = project(x_adv, x, cfg.eps, cfg.norm).clamp(0.0, 1.0)
         return x_adv.detach()

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import attrs
 import torch
-from attrs import define, field
+from advdistill_plugins.attacks.base import IterativeAttack, NormalStartConfig
 
-from advdistill.config import one_of
 from advdistill.losses import kl_div
-from advdistill_plugins.attacks.base import IterativeAttack, IterativeConfig
-
-
-@define(frozen=True, kw_only=True)
-class RSLADInnerConfig(IterativeConfig):
-    start: str = field(default="normal", validator=one_of("uniform", "normal", "none"))
-    clamp_start: bool = field(default=False, validator=attrs.validators.instance_of(bool))
 
 
 class RSLADInner(IterativeAttack):
@@ -24,7 +15,7 @@ class RSLADInner(IterativeAttack):
     (and shared with the objective through the step context).
     """
 
-    Config = RSLADInnerConfig
+    Config = NormalStartConfig
     requires_teacher = True
 
     def prepare(self, model, x, y, teacher, context):
@@ -35,3 +26,18 @@ class RSLADInner(IterativeAttack):
 
     def loss(self, model, x_adv, y, prepared, teacher):
         return kl_div(prepared, model(x_adv).float(), reduction="sum")
+
+
+class AdaADInner(IterativeAttack):
+    """AdaAD inner max: ascend Σ KL(p_T(x') ‖ p_S(x')) from x + 0.001·N(0, 1) (start not clamped).
+
+    The teacher sees the same perturbed input and is *not* detached, as in the official
+    ``adaad_inner_loss``: the input gradient flows through both networks (detaching the
+    teacher changes x_adv noticeably). Each step costs a forward and backward of the teacher.
+    """
+
+    Config = NormalStartConfig
+    requires_teacher = True
+
+    def loss(self, model, x_adv, y, prepared, teacher):
+        return kl_div(teacher(x_adv).float(), model(x_adv).float(), reduction="sum")

@@ -1,0 +1,50 @@
+"""AdaAD (Huang et al., CVPR 2023): adaptive adversarial distillation."""
+
+from __future__ import annotations
+
+from attrs import define, field
+
+from advdistill.config import ScheduledValue, one_of, scheduled
+from advdistill.interfaces import Objective
+from advdistill.losses import kl_div
+
+
+@define(frozen=True, kw_only=True)
+class AdaADConfig:
+    #: α: weight of the adversarial KL, 1 − α of the clean KL (official default 1)
+    alpha: ScheduledValue = scheduled(1.0)  # noqa: RUF009
+    #: "mean" = sum/(B·C) as the official CIFAR-10 code; "batchmean" = sum/B as its CIFAR-100 code
+    reduction: str = field(default="mean", validator=one_of("mean", "batchmean"))
+
+
+class AdaAD(Objective):
+    """L = α·KL(p_T(x_adv) ‖ p_S(x_adv)) + (1 − α)·KL(p_T(x) ‖ p_S(x)); teacher outputs detached.
+
+    Pair it with the ``adaad_kl`` attack (teacher in the inner loop); with ``pgd`` instead it is
+    the "w/o T_in" variant of the IGDM paper. The clean student pass always runs before the
+    adversarial one, as in the official loop; the teacher's clean pass only when α is not the
+    constant 1 (its term would be multiplied by 0).
+    """
+
+    Config = AdaADConfig
+    requires_teacher = True
+
+    def _uses_clean_teacher(self) -> bool:
+        alpha = self.config.alpha
+        return not (alpha.is_constant and alpha.params["value"] == 1.0)
+
+    def teacher_points(self):
+        return (0.0, 1.0) if self._uses_clean_teacher() else (1.0,)
+
+    def __call__(self, ctx):
+        cfg = self.config
+        clean = ctx.student_logits(0.0)
+        adv = ctx.student_logits(1.0)
+        loss = kl_div(ctx.teacher_logits(1.0), adv, reduction=cfg.reduction)
+        ctx.log("adaad_adv", loss)
+        if self._uses_clean_teacher():
+            alpha = cfg.alpha(ctx.progress)
+            natural = kl_div(ctx.teacher_logits(0.0), clean, reduction=cfg.reduction)
+            ctx.log("adaad_nat", natural)
+            loss = alpha * loss + (1.0 - alpha) * natural
+        return loss

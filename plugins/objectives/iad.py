@@ -1,0 +1,171 @@
+"""IAD (Zhu et al., ICLR 2022): introspective adversarial distillation, forms IAD-I and IAD-II."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from attrs import Factory, define, field
+from attrs.validators import ge, instance_of
+
+from advdistill.config import ScheduledValue, as_float, build_config, in_range, one_of
+from advdistill.errors import did_you_mean
+from advdistill.interfaces import Objective
+from advdistill.losses import kl_div, weighted_kl_div
+
+
+def teacher_table(value: Any) -> dict[str, Any] | None:
+    """Validate a teacher table such as ``{kind = "checkpoint", path = "..."}`` (None passes)."""
+    if value is None:
+        return None
+    from advdistill.plugins import get_registry
+
+    if not isinstance(value, Mapping) or not isinstance(value.get("kind"), str):
+        example = '{kind = "checkpoint", path = "..."}'
+        raise ValueError(f"expected a teacher table such as {example}; got {value!r}")
+    params = dict(value)
+    kind = params.pop("kind")
+    registry = get_registry()
+    if ("teacher", kind) not in registry:
+        names = registry.names("teacher")
+        raise ValueError(
+            f"unknown teacher {kind!r}.{did_you_mean(kind, names)} Known teachers: {', '.join(names)}."
+        )
+    build_config(registry.get("teacher", kind), params, where=f"standard_teacher (teacher {kind!r})")
+    return dict(value)
+
+
+def _by_form(values: dict[str, Any]) -> Factory:
+    """An attrs default that depends on the already-set ``form`` field."""
+    return Factory(lambda self: values[self.form], takes_self=True)
+
+
+_scheduled = ScheduledValue.from_value  # a number or a schedule table, as ``scheduled()`` fields
+
+
+@define(frozen=True, kw_only=True)
+class IADConfig:
+    #: "I": IAD-I (default; distils the robust teacher's clean output); "II": IAD-II (adds a
+    #: standard teacher and distils the robust teacher at x_adv); the defaults follow the form
+    form: str = field(default="I", validator=one_of("I", "II"))
+    #: introspection starts once this many epochs are completed (the official loops count epochs
+    #: from 0 and test ``epoch >= begin``); default 60 (IAD-I) / 40 (IAD-II)
+    begin: int = field(default=_by_form({"I": 60, "II": 40}), validator=[instance_of(int), ge(0)])
+    #: a: weight of the distillation terms; default 1 (IAD-I) / 0.5 (IAD-II)
+    alpha: ScheduledValue = field(default=_by_form({"I": 1.0, "II": 0.5}), converter=_scheduled)
+    #: a2: weight of the standard teacher's term (IAD-II only); default 0.25 (IAD-II) / 0 (IAD-I)
+    alpha2: ScheduledValue = field(default=_by_form({"I": 0.0, "II": 0.25}), converter=_scheduled)
+    #: exponent of the introspection weight A_i = p_T(y_i | x_adv_i)^β
+    beta: float = field(default=0.1, converter=as_float, validator=in_range(0.0, 1e6))
+    temperature: float = field(default=1.0, converter=as_float, validator=in_range(0.0, 1e6, low_open=True))
+    #: IAD-II's standard (non-robust) teacher, a teacher table, e.g.
+    #: {kind = "checkpoint", path = "runs/standard/checkpoints/best.safetensors"}; loaded once, lazily
+    standard_teacher: dict[str, Any] | None = field(default=None, converter=teacher_table)
+
+    def __attrs_post_init__(self) -> None:
+        if self.form == "I":
+            if self.standard_teacher is not None:
+                raise ValueError('standard_teacher is used by form = "II" only; remove it or set form = "II"')
+            if not (self.alpha2.is_constant and self.alpha2.params["value"] == 0.0):
+                raise ValueError("alpha2 (the standard teacher's weight) is used by form = \"II\" only")
+        elif self.standard_teacher is None:
+            raise ValueError(
+                "form = \"II\" needs a standard (non-robust) teacher: standard_teacher = "
+                "{kind = \"checkpoint\", path = \"...\"} (any teacher table)"
+            )
+
+
+def introspection_weights(teacher_adv_logits: torch.Tensor, y: torch.Tensor, beta: float) -> torch.Tensor:
+    """A_i = p_T(y_i | x_adv_i)^β (B,), a constant (detached) as in the official code."""
+    return F.softmax(teacher_adv_logits.detach(), dim=1).gather(1, y[:, None]).squeeze(1).pow(beta)
+
+
+class IAD(Objective):
+    """IAD: the student trusts the teacher on x_adv by A_i = p_T(y_i|x_adv_i)^β and itself by 1 − A_i.
+
+    IAD-I (``form = "I"``, official ``IAD-I.py``; a = 1, τ = 1, β = 0.1, begin = 60)::
+
+        L = a·τ²·KL(p_T(x)/τ ‖ p_S(x_adv)/τ) + a·(1/B)Σ_i (1 − A_i)·KL(p_S(x)_i ‖ p_S(x_adv)_i)
+            + (1 − a)·CE(f_S(x), y)
+
+    IAD-II (``form = "II"``, official ``IAD-II.py``; a = 0.5, a2 = 0.25, begin = 40)::
+
+        L = (1 − a − a2)·CE(f_S(x_adv), y)
+            + a·τ²·[(1/B)Σ_i A_i·KL(p_T(x_adv)/τ ‖ p_S(x_adv)/τ) + (1/B)Σ_i (1 − A_i)·KL(p_S(x) ‖ p_S(x_adv))]
+            + a2·τ²·KL(p_Tst(x_adv)/τ ‖ p_S(x_adv)/τ)          (batchmean; Tst = standard_teacher)
+
+    Before ``begin`` epochs are completed A_i = 1 (plain ARD-style distillation). As in the
+    official code p_S(x) in the self-introspection KL is not detached and that KL has no
+    temperature; METHODS.md's IAD-II line puts τ on p_S(x_adv) there, the code does not.
+    Our epochs count from 1, so introspection is on when ``epoch − 1 >= begin``. The inner
+    maximization is PGD on the student's CE in train mode (``[train] attack_bn = "train"``).
+    """
+
+    Config = IADConfig
+    requires_teacher = True
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config)
+        self._standard_teacher: torch.nn.Module | None = None
+
+    def teacher_points(self):
+        return (0.0, 1.0) if self.config.form == "I" else (1.0,)
+
+    def introspecting(self, progress) -> bool:
+        """Whether the self-introspection term is on: ``begin`` epochs (counted from 0) completed."""
+        return progress.epoch - 1 >= self.config.begin
+
+    def standard_teacher(self, ctx) -> torch.nn.Module:
+        """IAD-II's standard teacher, loaded through its teacher plugin on first use, frozen."""
+        if self._standard_teacher is None:
+            from advdistill.api import build
+            from advdistill.torch_utils import freeze
+
+            params = dict(self.config.standard_teacher)
+            loader = build("teacher", params.pop("kind"), **params)
+            num_classes = ctx.student_logits(1.0).shape[1]
+            model = loader.load(num_classes=num_classes, in_chans=ctx.x.shape[1])
+            self._standard_teacher = freeze(model).to(ctx.x.device)
+        return self._standard_teacher
+
+    def __call__(self, ctx):
+        cfg = self.config
+        return self._iad_one(ctx) if cfg.form == "I" else self._iad_two(ctx)
+
+    def _iad_one(self, ctx):
+        cfg = self.config
+        tau, a = cfg.temperature, cfg.alpha(ctx.progress)
+        adv = ctx.student_logits(1.0)
+        clean = ctx.student_logits(0.0)
+        t_clean, t_adv = ctx.teacher_logits(0.0, 1.0)
+        distill = tau**2 * kl_div(t_clean, adv, temperature=tau, reduction="batchmean")
+        loss = a * distill + (1.0 - a) * F.cross_entropy(clean, ctx.y)
+        ctx.log("iad_kl", distill)
+        if self.introspecting(ctx.progress):
+            trust = introspection_weights(t_adv, ctx.y, cfg.beta)
+            introspection = weighted_kl_div(clean, adv, 1.0 - trust)
+            ctx.log("iad_introspection", introspection)
+            loss = loss + a * introspection
+        return loss
+
+    def _iad_two(self, ctx):
+        cfg = self.config
+        tau, a, a2 = cfg.temperature, cfg.alpha(ctx.progress), cfg.alpha2(ctx.progress)
+        adv = ctx.student_logits(1.0)
+        t_adv = ctx.teacher_logits(1.0)
+        with torch.no_grad():
+            t_standard = self.standard_teacher(ctx)(ctx.x_adv).float()
+        introspecting = self.introspecting(ctx.progress)
+        if introspecting:
+            trust = introspection_weights(t_adv, ctx.y, cfg.beta)
+        else:
+            trust = torch.ones_like(adv[:, 0])
+        robust = weighted_kl_div(t_adv, adv, trust, temperature=tau)
+        if introspecting:
+            robust = robust + weighted_kl_div(ctx.student_logits(0.0), adv, 1.0 - trust)
+        standard = kl_div(t_standard, adv, temperature=tau, reduction="batchmean")
+        ctx.log("iad_robust", robust)
+        ctx.log("iad_standard", standard)
+        return (1.0 - a - a2) * F.cross_entropy(adv, ctx.y) + tau**2 * (a * robust + a2 * standard)

@@ -1,0 +1,53 @@
+"""MART (Wang et al., ICLR 2020): misclassification-aware adversarial training."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from attrs import define, field
+
+from advdistill.config import ScheduledValue, one_of, scheduled
+from advdistill.interfaces import Objective
+from advdistill.losses import weighted_kl_div
+
+
+@define(frozen=True, kw_only=True)
+class MARTConfig:
+    #: weight of the misclassification-aware KL term (official WideResNet default 6; ResNet-18 script: 5)
+    beta: ScheduledValue = scheduled(6.0)  # noqa: RUF009
+    #: "official": the constants of the official mart.py (log(1.0001 − p + 1e-12), log(q + 1e-12),
+    #: weight 1.0000001 − p_y); "exact": the paper's −log(1 − p), exact KL, weight 1 − p_y
+    form: str = field(default="official", validator=one_of("official", "exact"))
+
+
+def strongest_wrong_class(probs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """argmax_{k ≠ y_i} probs[i, k] for each row (B,)."""
+    masked = probs.scatter(1, y[:, None], float("-inf"))
+    return masked.argmax(dim=1)
+
+
+class MART(Objective):
+    """L = BCE(f_S(x_adv), y) + β·(1/B)·Σ_i KL(p_S(x)_i ‖ p_S(x_adv)_i)·(1 − p_S(x)_{i,y_i}).
+
+    BCE = CE(f_S(x_adv), y) − mean_i log(1 − max_{k≠y} p_S(x_adv)_{i,k}). Nothing is detached,
+    as in the official code; ``form = "official"`` (default) keeps its numerical constants
+    (see the config), ``"exact"`` is the paper's formula. Pair it with the ``mart`` attack.
+    """
+
+    Config = MARTConfig
+
+    def __call__(self, ctx):
+        cfg = self.config
+        official = cfg.form == "official"
+        clean = ctx.student_logits(0.0)
+        adv = ctx.student_logits(1.0)
+        p_adv = F.softmax(adv, dim=1)
+        p_wrong = p_adv.gather(1, strongest_wrong_class(p_adv.detach(), ctx.y)[:, None]).squeeze(1)
+        margin = -torch.log(1.0001 - p_wrong + 1e-12) if official else -torch.log1p(-p_wrong)
+        bce = F.cross_entropy(adv, ctx.y) + margin.mean()
+        p_true = F.softmax(clean, dim=1).gather(1, ctx.y[:, None]).squeeze(1)
+        weights = (1.0000001 if official else 1.0) - p_true
+        robust = weighted_kl_div(clean, adv, weights, input_eps=1e-12 if official else 0.0)
+        ctx.log("mart_bce", bce)
+        ctx.log("mart_robust", robust)
+        return bce + cfg.beta(ctx.progress) * robust

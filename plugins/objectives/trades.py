@@ -1,0 +1,40 @@
+"""TRADES (Zhang et al., ICML 2019)."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from attrs import define, field
+from attrs.validators import instance_of
+
+from advdistill.config import ScheduledValue, scheduled
+from advdistill.interfaces import Objective
+from advdistill.losses import kl_div
+
+
+@define(frozen=True, kw_only=True)
+class TRADESConfig:
+    #: weight of the robust KL term (official default 6; a number or a schedule table)
+    beta: ScheduledValue = scheduled(6.0)  # noqa: RUF009
+    #: detach p_S(x) in the KL term; the official loss does not (gradient flows into both branches)
+    detach_clean: bool = field(default=False, validator=instance_of(bool))
+
+
+class TRADES(Objective):
+    """L = CE(f_S(x), y) + β·KL(p_S(x) ‖ p_S(x_adv)), the KL summed over classes and divided by B.
+
+    As the official ``trades.py``: the clean branch is not detached, the KL is
+    ``KLDivLoss(sum) / B`` (batchmean), β = 6. Pair it with the ``trades_kl`` attack.
+    The clean and adversarial student passes run separately, as in the official loop.
+    """
+
+    Config = TRADESConfig
+
+    def __call__(self, ctx):
+        cfg = self.config
+        clean = ctx.student_logits(0.0)
+        adv = ctx.student_logits(1.0)
+        natural = F.cross_entropy(clean, ctx.y)
+        robust = kl_div(clean.detach() if cfg.detach_clean else clean, adv, reduction="batchmean")
+        ctx.log("trades_natural", natural)
+        ctx.log("trades_robust", robust)
+        return natural + cfg.beta(ctx.progress) * robust
