@@ -35,6 +35,7 @@ from advdistill.engine.checkpoint import (
 )
 from advdistill.engine.context import StepContext
 from advdistill.engine.data import InMemoryLoader, epoch_seed
+from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
 from advdistill.errors import CheckpointError, TrainingError
 from advdistill.interfaces import Progress
 from advdistill.recipe import Recipe, validate_for_training
@@ -68,7 +69,8 @@ class Trainer:
         self.cfg = recipe.train
         self.ckpt_dir = self.out_dir / "checkpoints"
         self._check_run_dir(resume)
-        self.device = resolve_device(self.cfg.device)
+        self.dist, device_spec = setup(self.cfg.device)
+        self.device = resolve_device(device_spec)
         self.amp = self.cfg.amp and self.device.type == "cuda"
         self.channels_last = self.cfg.channels_last and self.device.type == "cuda"
         torch.manual_seed(self.cfg.seed)
@@ -92,6 +94,7 @@ class Trainer:
             self.splits.train_x, self.splits.train_y, batch_size=self.cfg.batch_size, device=self.device,
             shuffle=True, drop_last=self.cfg.drop_last, augment=self.cfg.augment,
             crop_padding=self.cfg.crop_padding, seed=self.cfg.seed, channels_last=self.channels_last,
+            rank=self.dist.rank, world_size=self.dist.world_size,
         )
         if len(self.train_loader) == 0:
             raise TrainingError(
@@ -102,13 +105,20 @@ class Trainer:
         if self.cfg.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, self.cfg.max_steps_per_epoch)
         self.attack_generator = torch.Generator(device=self.device)
+        # the loss forwards go through DDP (gradient averaging); attacks use the bare module
         self.forward_student = torch.compile(self.student) if self.cfg.compile else self.student
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward_student = DistributedDataParallel(self.forward_student, device_ids=device_ids)
         teacher_points = [*self.objective.teacher_points()]
         for aux in self.aux.values():
             teacher_points += aux.teacher_points()
         self.teacher_points = tuple(dict.fromkeys(float(c) for c in teacher_points))
 
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
         self.start_epoch = 1
         self.best: float | None = None
         self.best_epoch: int | None = None
@@ -179,30 +189,44 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self) -> Path:
-        recipe_json = {**self.recipe.to_dict(), "recipe_hash": self.recipe.hash, "advdistill_version": __version__}
-        atomic_write_text(self.out_dir / "recipe.json", json.dumps(recipe_json, indent=2) + "\n")
-        for cb in self.callbacks.values():
+        """Run the remaining epochs and the final evaluation; returns the run directory."""
+        try:
+            self._fit()
+        finally:
+            teardown(self.dist)
+        return self.out_dir
+
+    def _fit(self) -> None:
+        main = self.dist.is_main  # only rank 0 writes files, runs callbacks and evaluates
+        callbacks = list(self.callbacks.values()) if main else []
+        if main:
+            recipe_json = {**self.recipe.to_dict(), "recipe_hash": self.recipe.hash, "advdistill_version": __version__}
+            atomic_write_text(self.out_dir / "recipe.json", json.dumps(recipe_json, indent=2) + "\n")
+        for cb in callbacks:
             cb.on_train_start(self)
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):
-            for cb in self.callbacks.values():
+            for cb in callbacks:
                 cb.on_epoch_start(self, epoch)
             record = self.train_epoch(epoch)
-            for cb in self.callbacks.values():
-                cb.on_epoch_end(self, record)
-            self._update_best(record)
-            # the record goes first: a resume truncates metrics.jsonl to the checkpoint's epoch
-            self.append_metrics(record)
-            self._save(epoch, improved=record.get("best", False))
-        for cb in self.callbacks.values():
+            if main:
+                for cb in callbacks:
+                    cb.on_epoch_end(self, record)
+                self._update_best(record)
+                # the record goes first: a resume truncates metrics.jsonl to the checkpoint's epoch
+                self.append_metrics(record)
+                self._save(epoch, improved=record.get("best", False))
+            barrier(self.dist)
+        for cb in callbacks:
             cb.on_train_end(self)
-        if self.recipe.eval.at_end:
+        if main and self.recipe.eval.at_end:
             self.final_evaluation()
-        return self.out_dir
+        barrier(self.dist)
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         self.student.train()
         self.train_loader.set_epoch(epoch)
-        self.attack_generator.manual_seed(epoch_seed(self.cfg.seed, epoch, 2))
+        # one random stream per process, so that shards do not share attack starts
+        self.attack_generator.manual_seed(epoch_seed(self.cfg.seed, epoch, 2 + self.dist.rank))
         loss_sum = torch.zeros((), device=self.device)
         worst = torch.zeros((), device=self.device)  # NaN counts as +inf: the divergence guard
         started = last_log = time.perf_counter()
@@ -220,18 +244,22 @@ class Trainer:
             info = StepInfo(epoch, step, self.steps_per_epoch, progress.global_step, loss, lr, logs)
             if (step + 1) % self.cfg.log_every == 0 or step + 1 == self.steps_per_epoch:
                 now = time.perf_counter()
-                info.loss_value = float(loss)  # host sync, on log steps only
-                info.images_per_s = images_since_log / max(now - last_log, 1e-9)
+                info.loss_value = float(all_reduce(loss, self.dist))  # host sync, on log steps only
+                info.images_per_s = images_since_log * self.dist.world_size / max(now - last_log, 1e-9)
                 last_log, images_since_log = now, 0
-                self._guard(float(worst), epoch, step)
-                self.append_metrics({
-                    "event": "step", "epoch": epoch, "step": progress.global_step, "loss": info.loss_value,
-                    "lr": lr, "images_per_s": round(info.images_per_s, 2),
-                    **{f"loss/{k}": float(v) for k, v in logs.items()},
-                })
-            for cb in self.callbacks.values():
-                cb.on_step_end(self, info)
+                self._guard(float(all_reduce(worst, self.dist, "max")), epoch, step)
+                logs = {k: all_reduce(v, self.dist) for k, v in logs.items()}
+                if self.dist.is_main:
+                    self.append_metrics({
+                        "event": "step", "epoch": epoch, "step": progress.global_step, "loss": info.loss_value,
+                        "lr": lr, "images_per_s": round(info.images_per_s, 2),
+                        **{f"loss/{k}": float(v) for k, v in logs.items()},
+                    })
+            if self.dist.is_main:
+                for cb in self.callbacks.values():
+                    cb.on_step_end(self, info)
         steps = step + 1
+        loss_sum = all_reduce(loss_sum, self.dist)
         return {
             "event": "epoch", "epoch": epoch, "train_loss": float(loss_sum) / max(steps, 1),
             "lr": self.recipe.optim.lr(Progress(epoch, self.cfg.epochs, 0, self.steps_per_epoch)),

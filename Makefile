@@ -1,0 +1,38 @@
+# Everything runs in ./.venv, created and refreshed by these targets (pyproject.toml changes
+# trigger a reinstall). `make demo` and `make test` are the two commands the README gives.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXAMPLE := examples/advdistill-example
+
+.PHONY: venv demo test test-all test-slow lint clean
+
+$(STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	# the example third-party plugin package, installed like any user's plugin (tests use it)
+	$(PY) -m pip install --quiet --no-deps -e $(EXAMPLE)
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/advdistill demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# the default suite: fast tests (<~15 min on 2 cores); fails if no test ran
+test: lint
+	$(PY) -m pytest -m "not slow"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow
+
+test-all: lint
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
