@@ -16,7 +16,10 @@ and these contract checks, which a plugin's own tests call on the plugin:
   seeded generator, models' modes, ``requires_grad`` flags and gradients untouched, the
   global RNG untouched.
 - :func:`check_objective` — a finite scalar with gradients for the student only, the
-  teacher untouched.
+  teacher untouched, the models' train/eval modes left as they were.
+- :func:`check_objective_gradient` — autograd's gradient of the loss with respect to the
+  student's parameters agrees with central finite differences (catches stray ``detach``,
+  in-place edits and non-differentiable shortcuts).
 
 Nothing here imports torch at import time.
 """
@@ -176,7 +179,9 @@ def check_attack(
             assert p.requires_grad == flag, "the attack changed a parameter's requires_grad"
     for net, saved in zip(models, grads):
         for p, g in zip(net.parameters(), saved):
-            same = (p.grad is None and g is None) or (p.grad is not None and g is not None and torch.equal(p.grad, g))
+            same = (p.grad is None and g is None) or (
+                p.grad is not None and g is not None and torch.equal(p.grad, g)
+            )
             assert same, "the attack changed parameter gradients"
     assert torch.equal(run(), x_adv), "the same generator seed must give the same x_adv"
     return x_adv
@@ -186,7 +191,11 @@ def check_objective(objective: Any, ctx: Any) -> Any:
     """Assert the objective/aux contract on a prepared :class:`StepContext`; returns the loss."""
     import torch
 
+    models = [m for m in (ctx.student, ctx.teacher) if m is not None]
+    modes = [(m, m.training) for net in models for m in net.modules()]
     loss = objective(ctx)
+    for module, mode in modes:
+        assert module.training == mode, f"the objective changed the mode of {type(module).__name__}"
     assert isinstance(loss, torch.Tensor) and loss.dim() == 0, "the loss must be a scalar tensor"
     assert torch.isfinite(loss), f"the loss is not finite: {loss}"
     student_params = [p for p in ctx.student.parameters() if p.requires_grad]
@@ -196,3 +205,47 @@ def check_objective(objective: Any, ctx: Any) -> Any:
         assert all(not p.requires_grad for p in ctx.teacher.parameters()), "the teacher must stay frozen"
         assert all(p.grad is None for p in ctx.teacher.parameters()), "a gradient reached the teacher"
     return loss
+
+
+def check_objective_gradient(
+    objective: Any,
+    make_context: Callable[[], Any],
+    *,
+    directions: int = 3,
+    step: float = 1e-3,
+    rtol: float = 2e-2,
+    atol: float = 1e-5,
+    seed: int = 0,
+) -> None:
+    """Assert that the loss's autograd gradient matches central finite differences.
+
+    Along ``directions`` random unit-variance directions ``d`` in the student's parameter
+    space, ``⟨∇L, d⟩`` must agree with ``(L(θ + h·d) − L(θ − h·d)) / 2h`` (h = ``step``).
+    ``make_context()`` returns a fresh, prepared :class:`StepContext` over the *same*
+    student and teacher each time (the context caches forward passes). The contexts run in
+    float32, so the tolerances are loose: the check catches wrong gradients, not roundoff.
+    """
+    import torch
+
+    ctx = make_context()
+    params = [p for p in ctx.student.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(objective(ctx), params, allow_unused=True)
+    generator = torch.Generator().manual_seed(seed)
+
+    def shifted_loss(directions_: list, scale: float) -> float:
+        with torch.no_grad():
+            for p, d in zip(params, directions_):
+                p.add_(d, alpha=scale)
+            try:
+                return float(objective(make_context()))
+            finally:
+                for p, d in zip(params, directions_):
+                    p.sub_(d, alpha=scale)
+
+    for index in range(directions):
+        dirs = [torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device) for p in params]
+        analytic = float(sum((g * d).sum() for g, d in zip(grads, dirs) if g is not None))
+        numeric = (shifted_loss(dirs, step) - shifted_loss(dirs, -step)) / (2 * step)
+        assert abs(analytic - numeric) <= atol + rtol * max(abs(analytic), abs(numeric)), (
+            f"direction {index}: autograd gives {analytic:.6g}, finite differences {numeric:.6g}"
+        )

@@ -39,7 +39,8 @@ def teacher_table(value: Any) -> dict[str, Any] | None:
 
 def _by_form(values: dict[str, Any]) -> Factory:
     """An attrs default that depends on the already-set ``form`` field."""
-    return Factory(lambda self: values[self.form], takes_self=True)
+    # an invalid form falls back to "I" here; the form's validator then reports it
+    return Factory(lambda self: values.get(self.form, values["I"]), takes_self=True)
 
 
 _scheduled = ScheduledValue.from_value  # a number or a schedule table, as ``scheduled()`` fields
