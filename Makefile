@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/advdistill-example
 
-.PHONY: venv demo test test-all test-slow lint clean
+.PHONY: venv demo test test-all test-slow test-cuda lint clean
 
 $(STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,13 +26,17 @@ lint: $(STAMP)
 
 # the default suite: fast tests (<~15 min on 2 cores); fails if no test ran
 test: lint
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow and not cuda"
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m "slow and not cuda"
+
+# on a machine with a CUDA GPU
+test-cuda: $(STAMP)
+	$(PY) -m pytest -m cuda
 
 test-all: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not cuda"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
