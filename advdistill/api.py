@@ -17,8 +17,11 @@ def list_components(kind: str | None = None) -> list[ComponentInfo]:
     return list(get_registry().infos(kind))
 
 
-def build(kind: str, name: str, **params: Any) -> Any:
+def build(kind: str, name: str, /, **params: Any) -> Any:
     """Build a component by name; ``params`` are validated by its config class.
+
+    ``kind`` and ``name`` are positional-only, so that a component may itself have a
+    parameter called ``name`` (e.g. the ``robustbench`` teacher).
 
     Example::
 
