@@ -1,13 +1,32 @@
-"""Architectures: small CNNs for CPU-scale work, CIFAR ResNet-18, and any timm model."""
+"""Architectures: CIFAR students (ResNet-18, MobileNetV2), RobustBench teachers (WideResNet,
+DMWideResNet), a ResNet-50 surrogate, small CNNs for CPU-scale work, and any timm model.
+
+Every architecture is also registered with timm (names prefixed ``adv_``), so that after
+importing its module ``timm.create_model("adv_cifar_resnet18", num_classes=100)`` works.
+"""
 
 from advdistill import hookimpl
+
+_M = "advdistill_plugins.models"
 
 
 @hookimpl
 def register_models(register):
-    register("small_cnn", "advdistill_plugins.models.cnn:SmallCNNFactory",
+    register("small_cnn", f"{_M}.cnn:SmallCNNFactory",
              summary="small VGG-style CNN (two conv stages) for CPU-scale experiments and the demo")
-    register("cifar_resnet18", "advdistill_plugins.models.timm_models:CifarResNet18",
-             summary="ResNet-18 for 32x32 inputs (3x3 stem, no max-pool), built by timm")
-    register("timm", "advdistill_plugins.models.timm_models:TimmModel",
-             summary="any timm architecture: kind = \"timm:<name>\" (never downloads weights)")
+    register("cifar_resnet18", f"{_M}.cifar_resnet:CifarResNet18",
+             summary="ResNet-18 of the official ARD/RSLAD/IGDM codes (3x3 stem, no max-pool), 11.2 M params")
+    register("cifar_mobilenetv2", f"{_M}.cifar_mobilenetv2:CifarMobileNetV2Factory",
+             summary="MobileNetV2 of the official RSLAD/ARD/IGDM codes (stride-1 stem), 2.3 M params")
+    register("resnet50", f"{_M}.cifar_resnet:CifarResNet50",
+             summary="CIFAR ResNet-50 (3x3 stem, no max-pool): the transfer-attack surrogate, 23.5 M params")
+    register("wrn_34_10", f"{_M}.wide_resnet:WRN3410",
+             summary="RobustBench WideResNet-34-10 (LTD teacher, TRADES style), 46.2 M params")
+    register("wideresnet", f"{_M}.wide_resnet:WideResNetFactory",
+             summary="RobustBench WideResNet of any depth/width (depth = 28, widen_factor = 10, ...)")
+    register("dm_wrn_28_10", f"{_M}.dm_wide_resnet:DMWRN2810",
+             summary="RobustBench DMWideResNet-28-10, SiLU, CIFAR mean/std inside (BDM-AT, IKL-AT), 36.5 M")
+    register("dm_wideresnet", f"{_M}.dm_wide_resnet:DMWideResNetFactory",
+             summary="RobustBench DMWideResNet of any depth/width (depth = 70, width = 16, ...)")
+    register("timm", f"{_M}.timm_models:TimmModel",
+             summary="any timm model: kind = \"timm:<name>\" (stem = \"cifar\" for 32x32; never downloads)")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from advdistill_plugins.models.common import NormalizationConfig, with_normalization
 from attrs import define, field
 from attrs.validators import deep_iterable, ge, instance_of
 from torch import nn
 
 from advdistill.config import as_int_tuple
 from advdistill.interfaces import ModelFactory
-from advdistill_plugins.models.common import NormalizationConfig, with_normalization
 
 
 class SmallCNN(nn.Module):
@@ -28,7 +28,8 @@ class SmallCNN(nn.Module):
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(4)
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(channels * 16, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)
+            nn.Flatten(), nn.Linear(channels * 16, hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, num_classes),
         )
 
     def forward(self, x):

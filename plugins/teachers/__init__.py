@@ -1,4 +1,4 @@
-"""Teacher loaders."""
+"""Teacher loaders (RobustBench files, our own checkpoints) and the `advdistill teacher` commands."""
 
 from advdistill import hookimpl
 
@@ -7,3 +7,11 @@ from advdistill import hookimpl
 def register_teachers(register):
     register("checkpoint", "advdistill_plugins.teachers.checkpoint:CheckpointTeacher",
              summary="a model trained by advdistill (safetensors checkpoint of a run) as the teacher")
+    register("robustbench", "advdistill_plugins.teachers.robustbench:RobustBenchTeacher",
+             summary="a RobustBench model-zoo teacher read from {model_dir}/{dataset}/{threat_model}/{name}")
+
+
+@hookimpl
+def register_commands(register):
+    register("teacher", "advdistill_plugins.teachers.commands:teacher",
+             summary="list the known RobustBench teachers; convert a trusted .pt checkpoint to safetensors")

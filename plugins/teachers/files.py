@@ -1,0 +1,183 @@
+"""Reading teacher weight files: safetensors natively, pickle (``.pt``) only when trusted.
+
+A pickle file can run arbitrary code while it is loaded; a safetensors file holds only
+tensors. So ``.safetensors`` files are read without question, while ``.pt``/``.pth`` files
+are read only when the caller says they are trusted, and then still with
+``torch.load(weights_only=True)`` first (tensors and plain containers only), falling back to
+full unpickling — with a warning — only when that fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+import warnings
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from advdistill.engine.checkpoint import read_tensors
+from advdistill.errors import CheckpointError
+
+log = logging.getLogger(__name__)
+
+#: the wrappers RobustBench (and most training scripts) put around a state_dict
+STATE_DICT_KEYS = ("state_dict", "model_state_dict")
+#: prefixes left by DataParallel/DDP (``module.``) and by wrapper models (``model.``)
+WRAPPER_PREFIXES = ("module.", "model.")
+
+
+class UnsafePickleWarning(UserWarning):
+    """A trusted checkpoint needed full unpickling (it holds more than tensors)."""
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """The SHA-256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_safetensors(path: Path) -> bool:
+    return Path(path).suffix == ".safetensors"
+
+
+def _check_pickle_magic(path: Path) -> None:
+    # torch.save writes a zip archive (PK..) or, in the legacy format, a raw pickle (protocol
+    # byte 0x80); anything else is not a checkpoint and must never reach the unpickler
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise CheckpointError(
+            f"{path} is not a PyTorch checkpoint (it starts with {head!r}; torch.save files start with a zip "
+            "or pickle header). Is it truncated, or a different format?"
+        )
+
+
+def read_pickle_checkpoint(path: Path, *, convert_hint: str = "") -> Any:
+    """``torch.load`` a trusted ``.pt`` file on CPU: ``weights_only=True`` first, then full unpickling.
+
+    :param convert_hint: a sentence telling how to convert the file (shown in the warning).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"Checkpoint not found: {path}")
+    _check_pickle_magic(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).strip().splitlines()[-1][:300]
+        unsafe = exc
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {exc}"
+        ) from None
+    warnings.warn(
+        f"{path} holds more than tensors ({reason}); unpickling it fully because it is marked trusted. "
+        f"Unpickling runs code from the file. {convert_hint}".strip(),
+        UnsafePickleWarning,
+        stacklevel=2,
+    )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise CheckpointError(
+            f"{path} can only be unpickled with the code that saved it ({exc}); load it there and save "
+            "its state_dict: torch.save(model.state_dict(), 'weights.pt')"
+        ) from None
+    except Exception as exc:  # anything the unpickler raises means the file is unusable
+        raise CheckpointError(
+            f"{path} could not be unpickled ({type(exc).__name__}: {exc}); with weights_only: {unsafe}"
+        ) from None
+
+
+def extract_state_dict(obj: Any, *, source: str) -> dict[str, Tensor]:
+    """The ``name -> tensor`` mapping inside a loaded checkpoint (unwraps ``state_dict`` & co)."""
+    if isinstance(obj, nn.Module):  # a whole pickled model
+        obj = obj.state_dict()
+    if isinstance(obj, Mapping):
+        for key in STATE_DICT_KEYS:
+            inner = obj.get(key)
+            if isinstance(inner, Mapping):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping) or not obj:
+        raise CheckpointError(
+            f"{source} holds {type(obj).__name__}, not a state_dict (a name -> tensor mapping)"
+        )
+    bad = [f"{k} ({type(v).__name__})" for k, v in obj.items() if not isinstance(v, Tensor)]
+    if bad:
+        shown = ", ".join(bad[:6]) + (f" (+{len(bad) - 6} more)" if len(bad) > 6 else "")
+        raise CheckpointError(
+            f"{source} is not a plain state_dict: entries that are not tensors: {shown}. Expected a "
+            f"name -> tensor mapping, possibly under one of the keys {', '.join(STATE_DICT_KEYS)}."
+        )
+    return {str(k): v for k, v in obj.items()}
+
+
+def strip_prefixes(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Remove ``module.`` then ``model.`` when *every* key carries it (a real wrapper prefix).
+
+    RobustBench removes the first ``len(prefix)`` characters of any key *containing* the
+    substring, which mangles keys like ``submodule.x``; only true prefixes are removed here.
+    """
+    out = dict(state)
+    for prefix in WRAPPER_PREFIXES:
+        if out and all(k.startswith(prefix) for k in out):
+            out = {k[len(prefix):]: v for k, v in out.items()}
+    return out
+
+
+def read_state_dict(
+    path: Path, *, trust_pickle: bool, refusal: str = "", convert_hint: str = ""
+) -> dict[str, Tensor]:
+    """Read a weight file into a clean state_dict (unwrapped, prefixes stripped, on CPU).
+
+    :param trust_pickle: allow ``.pt``-style pickle files; without it they are refused.
+    :param refusal: the message of the error raised for a pickle file that is not trusted.
+    """
+    path = Path(path)
+    if is_safetensors(path):
+        obj: Any = read_tensors(path)
+    elif not trust_pickle:
+        raise CheckpointError(refusal or f"{path} is a pickle file; it is read only when marked trusted")
+    else:
+        obj = read_pickle_checkpoint(path, convert_hint=convert_hint)
+    return strip_prefixes(extract_state_dict(obj, source=str(path)))
+
+
+def drop_redundant_buffers(model: nn.Module, state: dict[str, Tensor], *, source: str) -> dict[str, Tensor]:
+    """Drop entries that are *non-persistent* buffers of ``model`` holding the same values.
+
+    Older RobustBench versions saved DMWideResNet's ``mean``/``std`` with the weights; the
+    model here keeps them out of its state_dict. A file whose values differ is an error: it
+    was trained with another input normalization.
+    """
+    own = model.state_dict()
+    out = dict(state)
+    for key in [k for k in state if k not in own]:
+        try:
+            buffer = model.get_buffer(key)
+        except AttributeError:
+            continue
+        if buffer is None:
+            continue
+        value = state[key].to(buffer.dtype)
+        reference = buffer.detach().flatten().cpu()
+        same = value.numel() == reference.numel() and torch.allclose(value.flatten(), reference, atol=1e-4)
+        if not same:
+            raise CheckpointError(
+                f"{source} stores {key} = {value.flatten().tolist()}, but the architecture normalizes with "
+                f"{buffer.flatten().tolist()}: the weights were trained with another input normalization. "
+                "Give the architecture that mean/std (model = {kind = ..., mean = [...], std = [...]})."
+            )
+        del out[key]
+        log.debug("%s: ignored %s (same value as the architecture's non-persistent buffer)", source, key)
+    return out
