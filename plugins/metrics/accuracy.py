@@ -1,13 +1,14 @@
-"""Clean and adversarial accuracy."""
+"""Clean and adversarial (PGD) accuracy."""
 
 from __future__ import annotations
 
 import torch
+from advdistill_plugins.metrics.common import DEFAULT_EPS, optional_float, positive_or_none
 from attrs import define, field
 from attrs.validators import ge, instance_of, optional
 
 from advdistill.api import build
-from advdistill.config import as_float, in_range, one_of
+from advdistill.config import one_of
 from advdistill.interfaces import Metric
 from advdistill.losses import accuracy_count
 
@@ -25,19 +26,36 @@ class Clean(Metric):
 
 @define(frozen=True, kw_only=True)
 class PGDMetricConfig:
-    eps: float = field(default=8 / 255, converter=as_float, validator=in_range(0.0, 1e6))
-    step_size: float = field(default=2 / 255, converter=as_float, validator=in_range(0.0, 1e6))
-    steps: int = field(default=20, validator=[instance_of(int), ge(1)])
+    """PGD evaluation; ``eps``/``step_size`` left out take the norm's defaults (see :class:`PGDAccuracy`)."""
+
     norm: str = field(default="linf", validator=one_of("linf", "l2", "l1"))
+    eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
+    step_size: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
+    steps: int = field(default=20, validator=[instance_of(int), ge(1)])
     #: an example counts as robust only if it survives every restart
     restarts: int = field(default=1, validator=[instance_of(int), ge(1)])
     random_start: bool = field(default=True, validator=instance_of(bool))
     #: report key; default pgd<steps> for Linf (pgd20), pgd_l2 / pgd_l1 otherwise
     key: str | None = field(default=None, validator=optional(instance_of(str)))
 
+    @property
+    def radius(self) -> float:
+        return self.eps if self.eps is not None else DEFAULT_EPS[self.norm]
+
+    @property
+    def step(self) -> float:
+        """The step: given, else 2/255 for Linf (the paper's PGD-20) and ε/4 for L2 and L1."""
+        if self.step_size is not None:
+            return self.step_size
+        return 2 / 255 if self.norm == "linf" else self.radius / 4
+
 
 class PGDAccuracy(Metric):
-    """Accuracy (%) under PGD on CE; defaults = the paper's PGD-20 (Linf, 8/255, step 2/255, uniform start)."""
+    """Accuracy (%) under PGD on CE; defaults = the paper's PGD-20 (Linf, 8/255, step 2/255, uniform start).
+
+    ``norm = "l2"`` (ε 128/255) and ``"l1"`` (ε 12) are the unseen attacks of Table 6; their
+    step defaults to ε/4. Keys: ``pgd<steps>`` for Linf, ``pgd_l2`` / ``pgd_l1`` otherwise.
+    """
 
     Config = PGDMetricConfig
 
@@ -46,12 +64,17 @@ class PGDAccuracy(Metric):
         cfg = self.config
         return cfg.key or (f"pgd{cfg.steps}" if cfg.norm == "linf" else f"pgd_{cfg.norm}")
 
-    def evaluate(self, ctx):
+    def attack(self):
+        """The ``pgd`` attack this metric runs."""
         cfg = self.config
-        attack = build(
-            "attack", "pgd", eps=cfg.eps, step_size=cfg.step_size, steps=cfg.steps, norm=cfg.norm,
+        return build(
+            "attack", "pgd", eps=cfg.radius, step_size=cfg.step, steps=cfg.steps, norm=cfg.norm,
             start="uniform" if cfg.random_start else "none",
         )
+
+    def evaluate(self, ctx):
+        cfg = self.config
+        attack = self.attack()
         generator = ctx.generator(stream=1)
         robust = torch.zeros((), dtype=torch.long, device=ctx.device)
         for x, y in ctx.batches(self.key):

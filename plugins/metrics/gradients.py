@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from advdistill_plugins.metrics.common import input_gradient
 
 from advdistill.interfaces import Metric
 
 
-def input_gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """∇_x CE(f(x), y) for every example, in one backward (the per-example losses are summed,
-    and each example's loss depends only on its own input in eval mode)."""
-    x = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        loss = F.cross_entropy(model(x).float(), y, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, [x])
-    return grad.flatten(1)
-
-
 class GradAlignment(Metric):
-    """GD = mean_x ‖g_T − g_S‖₂ and GC = mean_x cos(g_T, g_S), g_M = ∇_x CE(f_M(x), y) on clean inputs."""
+    """GD = mean_x ‖g_T − g_S‖₂ and GC = mean_x cos(g_T, g_S), g_M = ∇_x CE(f_M(x), y) on clean inputs.
+
+    Each model's input gradients come from one batched backward per batch; norms and cosines
+    are over all pixels of an image. Keys ``gd`` (lower is better) and ``gc`` (higher is better).
+    """
 
     requires_teacher = True
 
@@ -27,8 +22,8 @@ class GradAlignment(Metric):
         dist = torch.zeros((), dtype=torch.float64, device=ctx.device)
         cos = torch.zeros((), dtype=torch.float64, device=ctx.device)
         for x, y in ctx.batches("GD/GC"):
-            g_s = input_gradients(ctx.model, x, y)
-            g_t = input_gradients(ctx.teacher, x, y)
+            g_s = input_gradient(ctx.model, x, y).flatten(1)
+            g_t = input_gradient(ctx.teacher, x, y).flatten(1)
             dist += (g_t - g_s).norm(dim=1).double().sum()
             cos += F.cosine_similarity(g_t, g_s, dim=1, eps=1e-12).double().sum()
         return {"gd": dist.item() / ctx.n_examples, "gc": cos.item() / ctx.n_examples}

@@ -1,0 +1,280 @@
+"""AutoAttack (Croce & Hein 2020) through the upstream ``autoattack`` package or ``pyautoattack``.
+
+The adapter adds nothing to the attack itself: one ``run_standard_evaluation`` call over the
+whole (limited) test set, so that AutoAttack batches the still-robust images itself, exactly as
+when it is called directly. What it adds around the call: a seed (AutoAttack seeds the global
+torch RNG on every batch, so the global RNG state is saved and restored), the number of target
+classes capped at C − 1 for data sets with fewer than 10 classes, knobs for quick runs, and
+progress (per attack, per batch) from AutoAttack's own log messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import logging
+import random
+import re
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+from advdistill_plugins.metrics.common import DEFAULT_EPS, optional_float, positive_or_none
+from attrs import define, field
+from attrs.validators import ge, instance_of, optional
+from torch import Tensor, nn
+
+from advdistill.config import one_of
+from advdistill.errors import PluginError, did_you_mean
+from advdistill.interfaces import Metric
+
+log = logging.getLogger(__name__)
+
+ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
+NORMS = {"linf": "Linf", "l2": "L2", "l1": "L1"}
+BACKENDS = ("auto", "autoattack", "pyautoattack")
+
+
+def _attack_names(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        raise TypeError(f"expected a list of attack names such as ['apgd-ce', 'apgd-t'], got {value!r}")
+    names = tuple(value)
+    for name in names:
+        if name not in ATTACKS:
+            raise ValueError(
+                f"unknown AutoAttack attack {name!r}.{did_you_mean(str(name), ATTACKS)} "
+                f"Valid: {', '.join(ATTACKS)}."
+            )
+    return names
+
+
+_count = optional([instance_of(int), ge(1)])
+
+
+@define(frozen=True, kw_only=True)
+class AutoAttackConfig:
+    """AutoAttack settings; the defaults are the standard evaluation (Linf, ε = 8/255)."""
+
+    norm: str = field(default="linf", validator=one_of(*NORMS))
+    #: None: 8/255 (Linf), 128/255 (L2), 12 (L1)
+    eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
+    version: str = field(default="standard", validator=one_of("standard", "plus", "rand", "custom"))
+    #: with version = "custom": the attacks to run, in order (apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square)
+    attacks: tuple[str, ...] | None = field(default=None, converter=_attack_names)
+    #: None: the evaluation seed ([eval] seed)
+    seed: int | None = field(default=None, validator=optional(instance_of(int)))
+    #: images per AutoAttack batch; None: the evaluation batch size
+    batch_size: int | None = field(default=None, validator=_count)
+    #: quick checks only (the standard evaluation uses the package's values): iterations of APGD,
+    #: APGD-T and FAB; restarts of APGD; target classes of APGD-T and FAB-T; queries of Square
+    n_iter: int | None = field(default=None, validator=_count)
+    n_restarts: int | None = field(default=None, validator=_count)
+    n_target_classes: int | None = field(default=None, validator=_count)
+    n_queries: int | None = field(default=None, validator=_count)
+    #: "auto": the upstream `autoattack` package when importable, else `pyautoattack`
+    backend: str = field(default="auto", validator=one_of(*BACKENDS))
+    #: report key; default "autoattack" (Linf) or "autoattack_l2" / "autoattack_l1"
+    key: str | None = field(default=None, validator=optional(instance_of(str)))
+
+    def __attrs_post_init__(self) -> None:
+        if self.version == "custom" and not self.attacks:
+            raise ValueError("version = 'custom' needs attacks = [...], e.g. ['apgd-ce', 'apgd-t']")
+        if self.version != "custom" and self.attacks is not None:
+            raise ValueError(
+                f"attacks = {list(self.attacks)} is only used with version = 'custom' "
+                f"(version {self.version!r} runs its own list)"
+            )
+
+    @property
+    def radius(self) -> float:
+        return self.eps if self.eps is not None else DEFAULT_EPS[self.norm]
+
+
+def select_backend(name: str = "auto") -> tuple[str, ModuleType]:
+    """The AutoAttack implementation to use: ``("autoattack" | "pyautoattack", module)``.
+
+    ``"auto"`` prefers the upstream package (github.com/fra31/auto-attack) when it is importable.
+    """
+    if name in ("auto", "autoattack"):
+        try:
+            return "autoattack", importlib.import_module("autoattack")
+        except ImportError as exc:
+            if name == "autoattack":
+                raise PluginError(
+                    "metric 'autoattack': backend = 'autoattack' but the upstream package is not "
+                    f"importable ({exc}); install it (pip install git+https://github.com/fra31/auto-attack) "
+                    "or use backend = 'pyautoattack' / 'auto'"
+                ) from None
+    try:
+        return "pyautoattack", importlib.import_module("pyautoattack")
+    except ImportError as exc:
+        raise PluginError(
+            f"metric 'autoattack' needs the pyautoattack package (pip install pyautoattack): {exc}"
+        ) from None
+
+
+@contextlib.contextmanager
+def preserved_global_rng() -> Iterator[None]:
+    """Save and restore every global RNG AutoAttack touches (torch CPU/CUDA, numpy, random)."""
+    cpu = torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
+class _ProgressHandler(logging.Handler):
+    """Turns AutoAttack's log lines into a tqdm bar per attack and INFO lines of our logger."""
+
+    _batch = re.compile(r"^(?P<attack>[\w-]+) - (?P<i>\d+)/(?P<n>\d+) - ")
+
+    def __init__(self, label: str, show_bar: bool) -> None:
+        super().__init__(logging.DEBUG)
+        self.label, self.show_bar = label, show_bar
+        self.bar: Any = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        match = self._batch.match(message)
+        if match is None:
+            if message.startswith("robust accuracy") or message.startswith("initial accuracy"):
+                self.close()
+            log.log(max(record.levelno, logging.INFO), "%s: %s", self.label, message)
+            return
+        i, n = int(match["i"]), int(match["n"])
+        if self.show_bar:
+            if self.bar is None:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=n, desc=f"{self.label} {match['attack']}", leave=False, unit="batch",
+                                disable=None)
+            self.bar.update(i - self.bar.n)
+        log.debug("%s: %s", self.label, message)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        super().close()
+
+
+@contextlib.contextmanager
+def _progress(label: str, show_bar: bool) -> Iterator[None]:
+    logger = logging.getLogger("auto-attack")
+    handler = _ProgressHandler(label, show_bar)
+    saved = logger.level, logger.propagate
+    # AutoAttack reports at DEBUG; keep those lines away from the root handlers (our handler
+    # forwards them to this module's logger instead)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        handler.close()
+
+
+def _set_apgd_iterations(apgd: Any, n_iter: int) -> None:
+    # APGD derives its step-size checkpoints from n_iter in __init__; recompute them as it does
+    apgd.n_iter = apgd.n_iter_orig = n_iter
+    apgd.n_iter_2 = max(int(0.22 * n_iter), 1)
+    apgd.n_iter_min = max(int(0.06 * n_iter), 1)
+    apgd.size_decr = max(int(0.03 * n_iter), 1)
+
+
+def _tune(aa: Any, cfg: AutoAttackConfig, num_classes: int) -> None:
+    if cfg.n_iter is not None:
+        _set_apgd_iterations(aa.apgd, cfg.n_iter)
+        _set_apgd_iterations(aa.apgd_targeted, cfg.n_iter)
+        aa.fab.n_iter = cfg.n_iter
+    if cfg.n_restarts is not None:
+        aa.apgd.n_restarts = cfg.n_restarts
+    for attack in (aa.apgd_targeted, aa.fab):
+        # AutoAttack's 9 targets suit CIFAR-10; more than C − 1 would index past the classes
+        attack.n_target_classes = cfg.n_target_classes or min(attack.n_target_classes, num_classes - 1)
+    if cfg.n_queries is not None:
+        aa.square.n_queries = cfg.n_queries
+
+
+def run_autoattack(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    cfg: AutoAttackConfig,
+    *,
+    num_classes: int,
+    seed: int,
+    batch_size: int,
+    device: torch.device,
+    label: str = "autoattack",
+    show_progress: bool = False,
+) -> Tensor:
+    """Run AutoAttack on ``x`` (N, C, H, W) in [0, 1]; returns a bool tensor (N,): still correct.
+
+    One call of the package's ``run_standard_evaluation`` on all N images; the global RNG
+    state is the same afterwards as before.
+    """
+    backend, module = select_backend(cfg.backend)
+    norm = NORMS[cfg.norm]
+    attacks = list(cfg.attacks) if cfg.version == "custom" else None
+    with preserved_global_rng(), _progress(label, show_progress):
+        if backend == "pyautoattack":
+            aa = module.AutoAttack(model, attacks=attacks, device=device, eps=cfg.radius, norm=norm,
+                                   seed=seed, version=cfg.version)
+            _tune(aa, cfg, num_classes)
+            _, y_adv = aa.run_standard_evaluation(x, y, batch_size=batch_size)
+        else:
+            aa = module.AutoAttack(model, norm=norm, eps=cfg.radius, seed=seed, verbose=show_progress,
+                                   attacks_to_run=attacks or [], version=cfg.version, device=device)
+            _tune(aa, cfg, num_classes)
+            if "return_labels" in inspect.signature(aa.run_standard_evaluation).parameters:
+                _, y_adv = aa.run_standard_evaluation(x, y, bs=batch_size, return_labels=True)
+            else:  # releases before return_labels: predict on the returned images
+                x_adv = aa.run_standard_evaluation(x, y, bs=batch_size)
+                with torch.no_grad():
+                    y_adv = torch.cat([model(b).argmax(1) for b in x_adv.split(batch_size)])
+    return y_adv.to(y.device) == y
+
+
+class AutoAttackMetric(Metric):
+    """Robust accuracy (%) under AutoAttack; default: standard AA, Linf ε = 8/255 → key ``autoattack``.
+
+    ``version = "custom"`` with ``attacks = [...]`` runs a chosen list; ``n_iter``,
+    ``n_target_classes``, ``n_queries`` and ``n_restarts`` shorten it for quick checks.
+    """
+
+    Config = AutoAttackConfig
+
+    @property
+    def key(self) -> str:
+        cfg = self.config
+        return cfg.key or ("autoattack" if cfg.norm == "linf" else f"autoattack_{cfg.norm}")
+
+    def robust_flags(self, ctx: Any) -> Tensor:
+        """Per test image: still correctly classified after AutoAttack (bool, (N,))."""
+        cfg = self.config
+        x, y = ctx.tensors()
+        return run_autoattack(
+            ctx.model, x, y, cfg, num_classes=ctx.num_classes(),
+            seed=ctx.seed if cfg.seed is None else cfg.seed,
+            batch_size=cfg.batch_size or ctx.batch_size, device=ctx.device,
+            label=ctx.label or self.key, show_progress=ctx.show_progress,
+        )
+
+    def evaluate(self, ctx):
+        return {self.key: 100.0 * self.robust_flags(ctx).sum().item() / ctx.n_examples}
+
