@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,13 @@ from advdistill import __version__
 from advdistill.api import build, build_labeled, build_student, build_teacher, load_data
 from advdistill.engine.checkpoint import load_weights
 from advdistill.errors import CheckpointError, RecipeError
+from advdistill.evaluation.plots import write_run_plots
 from advdistill.evaluation.report import REPORT_SCHEMA_VERSION, write_report
 from advdistill.evaluation.runner import run_metrics
 from advdistill.recipe import Recipe, load_recipe
 from advdistill.torch_utils import resolve_device
+
+log = logging.getLogger(__name__)
 
 
 def _metrics(recipe: Recipe, names: Sequence[str] | None) -> dict[str, Any]:
@@ -66,15 +70,17 @@ def evaluate_run(
     if recipe is None:
         recipe_path = run_dir / "recipe.json"
         if not recipe_path.exists():
-            raise RecipeError(f"{run_dir} is not a run directory (no recipe.json); pass --recipe and --checkpoint")
+            raise RecipeError(
+                f"{run_dir} is not a run directory (no recipe.json); pass --recipe and --checkpoint"
+            )
         recipe = load_recipe(recipe_path)
     checkpoint = checkpoint or recipe.eval.checkpoint
     path = _checkpoint_path(run_dir, checkpoint)
     return evaluate_checkpoint(
         recipe, path, student=student, teacher=teacher, metrics=metrics, limit=limit, batch_size=batch_size,
         out_dir=Path(out_dir) if out_dir else run_dir, device=device, show_progress=show_progress,
+        run_dir=run_dir,
     )
-
 
 
 def evaluate_checkpoint(
@@ -84,11 +90,14 @@ def evaluate_checkpoint(
     student: nn.Module | None = None,
     out_dir: str | Path | None = None,
     device: str | None = None,
+    run_dir: str | Path | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Evaluate ``checkpoint`` (weights of ``recipe``'s student) with the recipe's data and teacher.
 
-    ``kwargs`` are those of :func:`evaluate_model`. Writes ``report.*`` into ``out_dir`` if given.
+    ``kwargs`` are those of :func:`evaluate_model`. With ``out_dir``, writes ``report.json``,
+    ``report.md`` and ``plots/`` there; ``run_dir`` (default: the run directory holding the
+    checkpoint, if any) supplies ``metrics.jsonl`` for the linearity plot.
     """
     checkpoint = Path(checkpoint)
     if not checkpoint.exists():
@@ -101,8 +110,23 @@ def evaluate_checkpoint(
     report = evaluate_model(student, recipe, splits=splits, device=dev, **kwargs)
     report.update(checkpoint=str(checkpoint), epoch=meta.get("epoch"))
     if out_dir is not None:
-        write_report(Path(out_dir), report)
+        if run_dir is None and (checkpoint.parent.parent / "recipe.json").exists():
+            run_dir = checkpoint.parent.parent
+        _write_outputs(Path(out_dir), report, Path(run_dir) if run_dir is not None else None)
     return report
+
+
+def _write_outputs(out_dir: Path, report: dict[str, Any], run_dir: Path | None) -> None:
+    """report.json / report.md, and the plots; a figure that fails is reported, not fatal."""
+    try:
+        written = write_run_plots(out_dir, report, run_dir)
+    except Exception as exc:  # a plotting problem must not lose the evaluation
+        log.warning("could not draw the plots: %s: %s", type(exc).__name__, exc)
+        report.setdefault("errors", {})["plots"] = f"{type(exc).__name__}: {exc}"
+    else:
+        if written:
+            report["plots"] = [str(path.relative_to(out_dir)) for path in written]
+    write_report(out_dir, report)
 
 
 def evaluate_model(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 import torch
 from attrs import define, field
 from torch import Tensor, nn
 
 from advdistill.engine.data import InMemoryLoader
+
+T = TypeVar("T")
 
 
 @define(kw_only=True)
@@ -45,10 +47,29 @@ class EvalContext:
     def batches(self, desc: str | None = None) -> Iterator[tuple[Tensor, Tensor]]:
         """Test batches (float images in [0, 1], labels) on the device, in a fixed order."""
         loader = InMemoryLoader(self.images, self.labels, batch_size=self.batch_size, device=self.device)
-        if self.show_progress:
-            from tqdm.auto import tqdm
+        yield from self.progress(loader, desc=desc, unit="batch")
 
-            # disable=None: no bar when stderr is not a terminal (CI logs, pipes)
-            yield from tqdm(loader, desc=desc or self.label or "eval", leave=False, unit="batch", disable=None)
-        else:
-            yield from loader
+    def progress(self, iterable: Iterable[T], *, desc: str | None = None, total: int | None = None,
+                 unit: str = "it") -> Iterator[T]:
+        """``iterable`` with a tqdm bar when progress is shown (and stderr is a terminal)."""
+        if not self.show_progress:
+            yield from iterable
+            return
+        from tqdm.auto import tqdm
+
+        # disable=None: no bar when stderr is not a terminal (CI logs, pipes)
+        yield from tqdm(iterable, desc=desc or self.label or "eval", total=total, leave=False, unit=unit,
+                        disable=None)
+
+    def tensors(self) -> tuple[Tensor, Tensor]:
+        """All test images as one float tensor (N, C, H, W) in [0, 1] and labels (N,), on the device.
+
+        For attacks that batch internally (AutoAttack keeps only the still-robust images).
+        """
+        return self.images.to(self.device).float().div_(255.0), self.labels.to(self.device, dtype=torch.long)
+
+    def num_classes(self) -> int:
+        """The number of classes the model predicts (one forward of one test image)."""
+        with torch.no_grad():
+            x = self.images[:1].to(self.device).float().div_(255.0)
+            return int(self.model(x).shape[1])

@@ -42,7 +42,8 @@ def run_metrics(
     errors: dict[str, str] = {}
     seconds: dict[str, float] = {}
     with module_mode(model, False), no_param_grad(model, teacher):
-        for label, metric in metrics.items():
+        for index, (label, metric) in enumerate(metrics.items(), 1):
+            log.info("evaluating %s (%d/%d) on %d images", label, index, len(metrics), images.shape[0])
             ctx = EvalContext(
                 model=model, images=images, labels=labels, device=device, batch_size=batch_size,
                 teacher=teacher, recipe=recipe, seed=seed, show_progress=show_progress, label=label,
@@ -62,4 +63,5 @@ def run_metrics(
                     errors[label] = f"report keys {sorted(clash)} already written by another metric"
                 values.update({k: v for k, v in result.items() if k not in clash})
             seconds[label] = round(time.perf_counter() - start, 3)
+            log.info("%s done in %.1f s: %s", label, seconds[label], errors.get(label) or result)
     return values, errors, seconds

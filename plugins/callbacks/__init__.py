@@ -9,3 +9,5 @@ def register_callbacks(register):
              summary="progress bar per epoch: it/s, loss, ETA (tqdm)")
     register("periodic_eval", "advdistill_plugins.callbacks.periodic_eval:PeriodicEval",
              summary="every K epochs: clean and PGD accuracy on a fixed test subset; decides best")
+    register("linearity", "advdistill_plugins.callbacks.linearity_tracker:LinearityTracker",
+             summary="every K epochs: Taylor remainder share on a fixed test subset -> record 'linearity'")

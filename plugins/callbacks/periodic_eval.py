@@ -7,6 +7,7 @@ from attrs.validators import ge, instance_of, optional
 
 from advdistill.api import build
 from advdistill.config import as_float
+from advdistill.errors import TrainingError
 from advdistill.evaluation.runner import run_metrics
 from advdistill.interfaces import Callback
 
@@ -50,5 +51,6 @@ class PeriodicEval(Callback):
             show_progress=False,
         )
         if errors:
-            raise RuntimeError(f"periodic evaluation failed: {errors}")
+            details = "; ".join(f"{label}: {message}" for label, message in errors.items())
+            raise TrainingError(f"the periodic evaluation after epoch {epoch} failed ({details})")
         record["eval"] = values

@@ -47,6 +47,8 @@ class ProgressBar(Callback):
     def on_epoch_end(self, run, record):
         parts = [f"loss={record['train_loss']:.4f}"]
         parts += [f"{k}={v:.2f}" for k, v in record.get("eval", {}).items()]
+        if "linearity" in record:
+            parts.append(f"linearity={record['linearity']:.4f}")
         if self.bar is not None:
             self.bar.set_postfix_str(" ".join(parts))
             self.bar.close()

@@ -1,0 +1,142 @@
+"""The evaluation figures: ε-curve (Fig. 5), linearity over epochs (Fig. 2b), GD/GC vs AA (Fig. 4).
+
+Figures are drawn on matplotlib ``Figure`` objects with the Agg canvas (no pyplot state, no
+display needed) and written atomically as PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from advdistill.engine.checkpoint import atomic_write
+
+log = logging.getLogger(__name__)
+
+#: display names of the accuracies a scatter can use on its y axis
+ACCURACY_LABELS = {"autoattack": "AutoAttack accuracy (%)", "pgd20": "PGD-20 accuracy (%)"}
+
+
+def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (5.0, 3.6)) -> tuple[Any, Any]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, cols, squeeze=False)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    return path
+
+
+def least_squares(x: Sequence[float], y: Sequence[float]) -> tuple[float, float] | None:
+    """Slope and intercept of the least-squares line y ≈ a·x + b, or None (< 2 distinct x)."""
+    if len(x) < 2 or len(set(x)) < 2:
+        return None
+    n = len(x)
+    mx, my = sum(x) / n, sum(y) / n
+    sxx = sum((xi - mx) ** 2 for xi in x)
+    sxy = sum((xi - mx) * (yi - my) for xi, yi in zip(x, y))
+    slope = sxy / sxx
+    return slope, my - slope * mx
+
+
+def plot_eps_curve(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: Path) -> Path:
+    """Accuracy (%) vs ε·255: PGD solid, AutoAttack dashed, one colour per run.
+
+    ``curves`` maps a run label to its report's ``eps_curve`` list.
+    """
+    fig, axes = _figure()
+    ax = axes[0][0]
+    for i, (label, curve) in enumerate(curves.items()):
+        color = f"C{i % 10}"
+        points = sorted(curve, key=lambda p: p["eps"])
+        eps = [p["eps"] * 255 for p in points]
+        pgd_key = next((k for k in points[0] if k.startswith("pgd")), None) if points else None
+        if pgd_key is not None:
+            ax.plot(eps, [p[pgd_key] for p in points], "o-", color=color, label=f"{label} {pgd_key.upper()}")
+        aa = [(e, p.get("autoattack")) for e, p in zip(eps, points) if p.get("autoattack") is not None]
+        if aa:
+            ax.plot(*zip(*aa), "s--", color=color, label=f"{label} AA")
+    ax.set_xlabel("ε (×1/255, Linf)")
+    ax.set_ylabel("robust accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def read_linearity(metrics_jsonl: Path) -> list[tuple[int, float]]:
+    """(epoch, remainder share) from the epoch records of a run's ``metrics.jsonl`` (may be empty)."""
+    series = []
+    path = Path(metrics_jsonl)
+    if not path.exists():
+        return series
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        if record.get("event") == "epoch" and record.get("linearity") is not None:
+            series.append((int(record["epoch"]), float(record["linearity"])))
+    return series
+
+
+def plot_linearity(series: Mapping[str, Sequence[tuple[int, float]]], path: Path) -> Path:
+    """Taylor remainder share vs epoch, one line per run (``series``: label → [(epoch, value)])."""
+    fig, axes = _figure()
+    ax = axes[0][0]
+    for label, points in series.items():
+        epochs, values = zip(*sorted(points))
+        ax.plot(epochs, values, "o-", markersize=3, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("remainder share ‖r‖ / ‖f(x+ε) − f(x)‖")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_gd_gc_vs_accuracy(
+    points: Sequence[Mapping[str, Any]], path: Path, accuracy: str = "autoattack"
+) -> Path:
+    """Two panels as the paper's Fig. 4: robust accuracy vs GC (top) and vs GD (bottom), with
+    least-squares regression lines. ``points``: dicts with "label", "gd", "gc" and ``accuracy``."""
+    fig, axes = _figure(2, 1, size=(5.0, 6.4))
+    acc = [float(p[accuracy]) for p in points]
+    for ax, key, name in ((axes[0][0], "gc", "GC (cosine, higher is better)"),
+                          (axes[1][0], "gd", "GD (L2 distance, lower is better)")):
+        x = [float(p[key]) for p in points]
+        ax.scatter(x, acc, zorder=3)
+        for xi, yi, p in zip(x, acc, points):
+            ax.annotate(str(p["label"]), (xi, yi), fontsize="x-small", xytext=(3, 3),
+                        textcoords="offset points")
+        line = least_squares(x, acc)
+        if line is not None:
+            lo, hi = min(x), max(x)
+            ax.plot([lo, hi], [line[0] * lo + line[1], line[0] * hi + line[1]], "--", color="C3",
+                    label=f"least squares: slope {line[0]:.3g}")
+            ax.legend(fontsize="small")
+        ax.set_xlabel(name)
+        ax.set_ylabel(ACCURACY_LABELS.get(accuracy, accuracy))
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def write_run_plots(out_dir: Path, report: Mapping[str, Any], run_dir: Path | None = None) -> list[Path]:
+    """The figures one evaluation can draw, into ``out_dir/plots``: ``eps_curve.png`` when the
+    report has an ε-curve, ``linearity.png`` when ``run_dir/metrics.jsonl`` has linearity records."""
+    plots = Path(out_dir) / "plots"
+    written = []
+    label = str(report.get("name") or "model")
+    curve = report.get("metrics", {}).get("eps_curve")
+    if curve:
+        written.append(plot_eps_curve({label: curve}, plots / "eps_curve.png"))
+    if run_dir is not None:
+        series = read_linearity(Path(run_dir) / "metrics.jsonl")
+        if series:
+            written.append(plot_linearity({label: series}, plots / "linearity.png"))
+    return written

@@ -1,0 +1,45 @@
+"""Track local linearity during training (to redraw the paper's Fig. 2b from metrics.jsonl)."""
+
+from __future__ import annotations
+
+import torch
+from advdistill_plugins.metrics.linearity import LinearityConfig, mean_remainder
+from attrs import define, field
+from attrs.validators import ge, instance_of
+
+from advdistill.config import as_float, in_range, one_of
+from advdistill.engine.data import InMemoryLoader
+from advdistill.interfaces import Callback
+from advdistill.torch_utils import module_mode, no_param_grad
+
+
+@define(frozen=True, kw_only=True)
+class LinearityTrackerConfig:
+    every: int = field(default=1, validator=[instance_of(int), ge(1)])
+    #: the first ``limit`` test images (the same every epoch)
+    limit: int = field(default=256, validator=[instance_of(int), ge(1)])
+    batch_size: int = field(default=256, validator=[instance_of(int), ge(1)])
+    eps: float = field(default=8 / 255, converter=as_float, validator=in_range(0.0, 1.0, low_open=True))
+    normalization: str = field(default="delta", validator=one_of("delta", "output", "none"))
+    #: the noise is drawn from this seed every time, so epochs are compared on the same ε
+    seed: int = field(default=0, validator=instance_of(int))
+
+
+class LinearityTracker(Callback):
+    """Every ``every`` epochs (and after the last): the Taylor remainder share of the student
+    (eval mode, see the ``linearity`` metric) on the first ``limit`` test images → epoch record
+    key ``"linearity"``. Uses its own generator: the training RNG stream is untouched."""
+
+    Config = LinearityTrackerConfig
+
+    def on_epoch_end(self, run, record):
+        cfg = self.config
+        epoch = record["epoch"]
+        if epoch % cfg.every and epoch != run.cfg.epochs:
+            return
+        metric = LinearityConfig(eps=cfg.eps, normalization=cfg.normalization)
+        loader = InMemoryLoader(run.splits.test_x, run.splits.test_y, batch_size=cfg.batch_size,
+                                device=run.device, limit=cfg.limit)
+        generator = torch.Generator(device=run.device).manual_seed(cfg.seed)
+        with module_mode(run.student, False), no_param_grad(run.student):
+            record["linearity"] = mean_remainder(run.student, loader, metric, generator)
