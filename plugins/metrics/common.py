@@ -45,7 +45,7 @@ def component_table(kind: str, example: str) -> Callable[[Any], dict[str, Any] |
         if value is None:
             return None
         if not isinstance(value, dict) or not isinstance(value.get("kind"), str):
-            raise ValueError(f"expected a {kind} table such as {example}, got {value!r}")
+            raise ValueError(f"expected a table naming a registered {kind}, such as {example}; got {value!r}")
         from advdistill.api import build
 
         params = dict(value)

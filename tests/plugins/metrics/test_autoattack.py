@@ -7,11 +7,11 @@ import types
 import numpy as np
 import pytest
 import torch
+from advdistill_plugins.metrics.autoattack import run_autoattack, select_backend
 from pyautoattack import AutoAttack
 
 import advdistill as ad
 from advdistill.errors import PluginError, RecipeError
-from advdistill_plugins.metrics.autoattack import run_autoattack, select_backend
 
 QUICK = dict(version="custom", attacks=["apgd-ce", "apgd-t"], n_iter=10, n_restarts=1, backend="pyautoattack")
 
@@ -75,8 +75,6 @@ def test_progress_is_forwarded_and_the_logger_restored(make_ctx, caplog, no_upst
 
 class FakeUpstream:
     """Stands in for the upstream `autoattack` package and records how it is called."""
-
-    calls: list = []
 
     def __init__(self, return_labels=True):
         module = types.ModuleType("autoattack")
