@@ -47,6 +47,16 @@ PRESETS = {
 }
 
 
+def count(minimum: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
+        return value
+
+    return parse
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="gpu", help="defaults of the others")
@@ -54,13 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (preset: cuda / cpu)")
     parser.add_argument("--student", help='student model table in TOML, e.g. \'{kind = "cifar_resnet18"}\'')
     parser.add_argument("--teacher", help='teacher architecture table, e.g. \'{kind = "dm_wrn_28_10"}\'')
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--image-size", type=int)
-    parser.add_argument("--num-classes", type=int)
-    parser.add_argument("--attack-steps", type=int, default=10, help="inner maximization steps (recipe: 10)")
-    parser.add_argument("--warmup", type=int, help="untimed steps per recipe first")
-    parser.add_argument("--steps", type=int, help="timed steps per round")
-    parser.add_argument("--rounds", type=int, help="rounds alternating base and base+IGDM")
+    parser.add_argument("--batch-size", type=count(1))
+    parser.add_argument("--image-size", type=count(4))
+    parser.add_argument("--num-classes", type=count(2))
+    parser.add_argument("--attack-steps", type=count(0), default=10, help="inner max steps (recipe: 10)")
+    parser.add_argument("--warmup", type=count(0), help="untimed steps per recipe first")
+    parser.add_argument("--steps", type=count(1), help="timed steps per round")
+    parser.add_argument("--rounds", type=count(1), help="rounds alternating base and base+IGDM")
     parser.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA (the recipes use it)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     args = parser.parse_args(argv)
@@ -97,6 +107,8 @@ def make_trainer(recipe_path: Path, args: argparse.Namespace, teacher_path: Path
 
 def time_steps(trainer, batch, n: int, device: torch.device) -> float:
     """Seconds per step over ``n`` steps (synchronised on CUDA)."""
+    if n == 0:
+        return 0.0
     x, y = batch
     progress = Progress(trainer.cfg.epochs, trainer.cfg.epochs, 0, 1)  # the last epoch: every term on
     if device.type == "cuda":
