@@ -138,40 +138,72 @@ def train_command(recipe: Path, overrides: tuple[str, ...], out: Path | None, re
 
 
 @cli.command("eval")
-@click.argument("run_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("run_dirs", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--recipe", "recipe_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Recipe for a checkpoint outside a run directory (with --checkpoint).")
 @click.option("--checkpoint", default=None,
-              help="'last', 'best' (in RUN_DIR) or a .safetensors path. Default: the recipe's [eval] checkpoint.")
+              help="'last', 'best' (in RUN_DIR) or a .safetensors path. "
+                   "Default: the recipe's [eval] checkpoint.")
 @click.option("--metrics", default=None,
-              help="Comma-separated metric labels of the recipe or metric kinds, e.g. clean,pgd,grad_alignment.")
+              help="Comma-separated metric labels of the recipe or metric kinds, "
+                   "e.g. clean,pgd,autoattack,grad_alignment.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where report.json/report.md go (default: RUN_DIR, or the current directory).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate the first N test images only.")
+              help="Where report.json/report.md/plots go (default: RUN_DIR, or the current directory). "
+                   "With several RUN_DIRs: OUT/<run>/ per run, and the comparison in OUT.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Evaluate the first N test images only (quick checks).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Evaluation batch size.")
 @click.option("--device", default=None, help="auto, cpu or cuda (default: the recipe's).")
 @click.option("overrides", "--set", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 def eval_command(
-    run_dir: Path | None, recipe_path: Path | None, checkpoint: str | None, metrics: str | None,
+    run_dirs: tuple[Path, ...], recipe_path: Path | None, checkpoint: str | None, metrics: str | None,
     out: Path | None, limit: int | None, batch_size: int | None, device: str | None,
     overrides: tuple[str, ...],
 ) -> None:
-    """Evaluate RUN_DIR (or --recipe R --checkpoint C) and write report.json and report.md."""
+    """Evaluate RUN_DIR... (or --recipe R --checkpoint C); write report.json, report.md and plots/.
+
+    With several RUN_DIRs, also print their comparison table and draw plots/gd_gc_vs_aa.png.
+    """
     from advdistill.evaluation.api import evaluate_checkpoint, evaluate_run
     from advdistill.evaluation.report import markdown
     from advdistill.recipe import load_recipe
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     options = dict(metrics=names, limit=limit, batch_size=batch_size, device=device)
-    if run_dir is not None:
-        recipe = load_recipe(recipe_path or run_dir / "recipe.json", overrides)
-        report = evaluate_run(run_dir, recipe=recipe, checkpoint=checkpoint, out_dir=out, **options)
-    else:
+    if not run_dirs:
         if recipe_path is None or checkpoint is None:
             raise click.UsageError("give a RUN_DIR, or both --recipe and --checkpoint")
         recipe = load_recipe(recipe_path, overrides)
         report = evaluate_checkpoint(recipe, checkpoint, out_dir=out or Path("."), **options)
-    click.echo(markdown(report))
+        click.echo(markdown(report))
+        return
+    several = len(run_dirs) > 1
+    for run_dir in run_dirs:
+        recipe = load_recipe(recipe_path or run_dir / "recipe.json", overrides)
+        run_out = out / run_dir.name if several and out is not None else out
+        report = evaluate_run(run_dir, recipe=recipe, checkpoint=checkpoint, out_dir=run_out, **options)
+        click.echo(markdown(report))
+    if several:
+        _echo_comparison([out / d.name if out is not None else d for d in run_dirs], out or Path("."))
+
+
+def _echo_comparison(run_dirs: list[Path], out: Path) -> None:
+    from advdistill.evaluation.compare import compare_runs
+
+    result = compare_runs(run_dirs, out)
+    click.echo(result["table"])
+    for path in result["plots"]:
+        click.echo(f"wrote {path}")
+
+
+@cli.command("compare")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              help="Where comparison.md, comparison.json and plots/ (gd_gc_vs_aa.png, ...) go.")
+def compare_command(run_dirs: tuple[Path, ...], out: Path) -> None:
+    """Print one paper-style table (Clean, PGD-20, AA, GD, GC) over the runs' report.json files
+    and draw GD/GC vs AutoAttack with regression lines (the paper's Fig. 4)."""
+    _echo_comparison(list(run_dirs), out)
 
 
 def main() -> None:

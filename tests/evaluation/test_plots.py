@@ -1,0 +1,58 @@
+"""The figures: valid PNG files, least-squares lines, linearity read from metrics.jsonl."""
+
+import json
+
+import numpy as np
+import pytest
+
+from advdistill.evaluation import plots
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def is_png(path):
+    data = path.read_bytes()
+    return data.startswith(PNG) and len(data) > 2000
+
+
+def test_least_squares_matches_numpy():
+    x, y = [0.1, 0.4, 0.35, 0.8], [30.0, 27.5, 28.0, 24.0]
+    slope, intercept = plots.least_squares(x, y)
+    assert (slope, intercept) == pytest.approx(tuple(np.polyfit(x, y, 1)))
+    assert plots.least_squares([1.0], [2.0]) is None
+    assert plots.least_squares([1.0, 1.0], [2.0, 3.0]) is None
+
+
+def test_eps_curve_plot(tmp_path):
+    curve = [{"eps": e / 255, "pgd20": 50 - e, "autoattack": 45 - e} for e in (8, 12, 16)]
+    no_aa = [{"eps": e / 255, "pgd20": 40 - e, "autoattack": None} for e in (8, 16)]
+    path = plots.plot_eps_curve({"a": curve, "b": no_aa}, tmp_path / "plots" / "eps_curve.png")
+    assert is_png(path)
+
+
+def test_linearity_series_from_metrics_jsonl(tmp_path):
+    lines = [{"event": "step", "epoch": 1, "loss": 1.0}, {"event": "epoch", "epoch": 1, "linearity": 0.02},
+             {"event": "epoch", "epoch": 2}, {"event": "epoch", "epoch": 3, "linearity": 0.03}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    series = plots.read_linearity(tmp_path / "metrics.jsonl")
+    assert series == [(1, 0.02), (3, 0.03)]
+    assert plots.read_linearity(tmp_path / "missing.jsonl") == []
+    assert is_png(plots.plot_linearity({"run": series}, tmp_path / "lin.png"))
+
+
+def test_gd_gc_scatter(tmp_path):
+    points = [{"label": f"m{i}", "gd": 0.1 + i / 10, "gc": 0.8 - i / 10, "autoattack": 30 - i}
+              for i in range(4)]
+    assert is_png(plots.plot_gd_gc_vs_accuracy(points, tmp_path / "s.png"))
+    assert is_png(plots.plot_gd_gc_vs_accuracy(points[:1], tmp_path / "one.png"))  # no line for one point
+
+
+def test_write_run_plots_draws_what_the_data_allows(tmp_path):
+    report = {"name": "r", "metrics": {"clean": 80.0}}
+    assert plots.write_run_plots(tmp_path, report, tmp_path) == []
+    report["metrics"]["eps_curve"] = [{"eps": 8 / 255, "pgd20": 40.0, "autoattack": 35.0}]
+    record = {"event": "epoch", "epoch": 1, "linearity": 0.1}
+    (tmp_path / "metrics.jsonl").write_text(json.dumps(record) + "\n")
+    written = plots.write_run_plots(tmp_path, report, tmp_path)
+    assert [p.name for p in written] == ["eps_curve.png", "linearity.png"]
+    assert all(is_png(p) for p in written) and all(p.parent == tmp_path / "plots" for p in written)

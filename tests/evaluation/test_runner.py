@@ -1,0 +1,94 @@
+"""The runner: one report even when a metric fails; models restored; progress logged."""
+
+import logging
+
+import pytest
+import torch
+
+import advdistill as ad
+from advdistill.evaluation.context import EvalContext
+from advdistill.evaluation.runner import run_metrics
+from advdistill.interfaces import Metric
+
+CPU = torch.device("cpu")
+
+
+class Boom(Metric):
+    def evaluate(self, ctx):
+        raise ValueError("exploded on purpose")
+
+
+class Constant(Metric):
+    def __init__(self, **values):
+        super().__init__()
+        self.values = values
+
+    def evaluate(self, ctx):
+        return self.values
+
+
+@pytest.fixture
+def data():
+    g = torch.Generator().manual_seed(0)
+    images = (torch.rand(12, 1, 8, 8, generator=g) * 255).to(torch.uint8)
+    return images, torch.randint(0, 4, (12,), generator=g)
+
+
+@pytest.fixture
+def net():
+    torch.manual_seed(0)
+    return ad.create_model("small_cnn", num_classes=4, in_chans=1, widths=[4], hidden=8)
+
+
+def test_a_failing_metric_is_reported_and_the_others_kept(net, data):
+    metrics = {"clean": ad.build("metric", "clean"), "boom": Boom(), "other": Constant(extra=1.5)}
+    values, errors, seconds = run_metrics(net, *data, metrics, device=CPU, show_progress=False)
+    assert set(values) == {"clean", "extra"} and values["extra"] == 1.5
+    assert errors == {"boom": "ValueError: exploded on purpose"}
+    assert set(seconds) == {"clean", "boom", "other"}
+
+
+def test_teacher_requirement_and_key_clashes_are_errors_not_crashes(net, data):
+    metrics = {"gd": ad.build("metric", "grad_alignment"), "a": Constant(x=1), "b": Constant(x=2)}
+    values, errors, _ = run_metrics(net, *data, metrics, device=CPU, show_progress=False)
+    assert values == {"x": 1}
+    assert "needs a teacher" in errors["gd"] and "already written" in errors["b"]
+
+
+def test_modes_and_gradient_flags_are_restored(net, data):
+    net.train()
+    net.head[1].requires_grad_(False)  # a deliberately frozen layer stays frozen
+    flags = [p.requires_grad for p in net.parameters()]
+    run_metrics(net, *data, {"pgd": ad.build("metric", "pgd", steps=2)}, device=CPU,
+                show_progress=False)
+    assert net.training and [p.requires_grad for p in net.parameters()] == flags
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_limit_and_progress_messages(net, data, caplog):
+    seen = {}
+
+    class Count(Metric):
+        def evaluate(self, ctx):
+            seen["n"] = ctx.n_examples
+            seen["batches"] = [x.shape[0] for x, _ in ctx.batches()]
+            return {"n": ctx.n_examples}
+
+    with caplog.at_level(logging.INFO, logger="advdistill.evaluation.runner"):
+        run_metrics(net, *data, {"count": Count()}, device=CPU, limit=7, batch_size=3,
+                    show_progress=False)
+    assert seen == {"n": 7, "batches": [3, 3, 1]}
+    messages = [r.getMessage() for r in caplog.records]
+    assert "evaluating count (1/1) on 7 images" in messages
+    assert any(m.startswith("count done in") for m in messages)
+
+
+def test_context_helpers(net, data):
+    images, labels = data
+    ctx = EvalContext(model=net.eval(), images=images, labels=labels, device=CPU, show_progress=False)
+    x, y = ctx.tensors()
+    assert x.dtype == torch.float32 and torch.equal(x, images.float() / 255) and torch.equal(y, labels)
+    assert ctx.num_classes() == 4
+    assert list(ctx.progress(range(3))) == [0, 1, 2]
+    seeds = [ctx.generator(stream).initial_seed() for stream in (2, 2, 3)]
+    assert seeds[0] == seeds[1] != seeds[2]
