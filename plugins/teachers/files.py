@@ -174,10 +174,14 @@ def drop_redundant_buffers(model: nn.Module, state: dict[str, Tensor], *, source
         same = value.numel() == reference.numel() and torch.allclose(value.flatten(), reference, atol=1e-4)
         if not same:
             raise CheckpointError(
-                f"{source} stores {key} = {value.flatten().tolist()}, but the architecture normalizes with "
-                f"{buffer.flatten().tolist()}: the weights were trained with another input normalization. "
+                f"{source} stores {key} = {_rounded(value)}, but the architecture normalizes with "
+                f"{_rounded(reference)}: the weights were trained with another input normalization. "
                 "Give the architecture that mean/std (model = {kind = ..., mean = [...], std = [...]})."
             )
         del out[key]
         log.debug("%s: ignored %s (same value as the architecture's non-persistent buffer)", source, key)
     return out
+
+
+def _rounded(t: Tensor) -> list[float]:
+    return [round(v, 4) for v in t.flatten().tolist()]

@@ -13,6 +13,9 @@ TINY_WRN = {"kind": "wideresnet", "depth": 10, "widen_factor": 1}
 TINY_DM = {"kind": "dm_wideresnet", "depth": 10, "width": 1}
 
 
+BN_SCALES = ("running_var", "bn1.weight", "bn2.weight", "batchnorm_0.weight", "batchnorm_1.weight")
+
+
 def random_state(model: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
     """``model``'s state_dict with every entry replaced by seeded random values of its shape."""
     g = torch.Generator().manual_seed(seed)
@@ -20,7 +23,7 @@ def random_state(model: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
     for key, value in model.state_dict().items():
         if not value.is_floating_point():
             out[key] = torch.randint(0, 1000, value.shape, generator=g, dtype=value.dtype)
-        elif key.endswith("running_var") or key.endswith(("bn1.weight", "bn2.weight", "batchnorm_0.weight", "batchnorm_1.weight")):
+        elif key.endswith(BN_SCALES):
             out[key] = 0.5 + torch.rand(value.shape, generator=g)
         else:
             scale = value.float().std().item() if value.numel() > 1 and value.float().std() > 0 else 0.1
