@@ -43,7 +43,7 @@ PRESETS = {
     "cpu-small": {"device": "cpu", "student": '{kind = "small_cnn", widths = [8, 16], hidden = 32}',
                   "teacher": '{kind = "small_cnn", widths = [48, 96], hidden = 128}',
                   "batch_size": 16, "image_size": 16, "num_classes": 10,
-                  "warmup": 2, "steps": 3, "rounds": 3},
+                  "warmup": 2, "steps": 3, "rounds": 5, "threads": 1},
 }
 
 
@@ -71,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=count(0), help="untimed steps per recipe first")
     parser.add_argument("--steps", type=count(1), help="timed steps per round")
     parser.add_argument("--rounds", type=count(1), help="rounds alternating base and base+IGDM")
+    parser.add_argument("--threads", type=count(1),
+                        help="torch CPU threads (cpu-small: 1, far less sensitive to other load)")
     parser.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA (the recipes use it)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     args = parser.parse_args(argv)
@@ -123,6 +125,8 @@ def time_steps(trainer, batch, n: int, device: torch.device) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
