@@ -6,15 +6,16 @@ import torch
 from attrs import define, field
 from attrs.validators import instance_of
 
-from advdistill.config import as_float, in_range, one_of
+from advdistill.config import ScheduledValue, as_float, in_range, one_of, scheduled
 from advdistill.interfaces import Objective
 from advdistill.losses import kl_div
 
 
 @define(frozen=True, kw_only=True)
 class RSLADConfig:
-    adv_weight: float = field(default=5 / 6, converter=as_float, validator=in_range(0.0, 1e6))
-    nat_weight: float = field(default=1 / 6, converter=as_float, validator=in_range(0.0, 1e6))
+    #: weights of the adversarial and clean KL terms (numbers or schedule tables)
+    adv_weight: ScheduledValue = scheduled(5 / 6)  # noqa: RUF009
+    nat_weight: ScheduledValue = scheduled(1 / 6)  # noqa: RUF009
     #: the official CIFAR-100 script multiplies both terms by 10
     scale: float = field(default=1.0, converter=as_float, validator=in_range(0.0, 1e6))
     #: "official": −a·b + b·log(b + 1e-5) (the 1e-5 shifts the value, not the gradient); "exact": KL
@@ -35,7 +36,7 @@ def rslad_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, cfg: RS
 
 
 class RSLAD(Objective):
-    """L = scale·[adv_weight·KL(p_T(x) ‖ p_S(x_adv)) + nat_weight·KL(p_T(x) ‖ p_S(x))].
+    """L = scale·[adv_weight·KL(p_T(x) ‖ p_S(x_adv)) + nat_weight·KL(p_T(x) ‖ p_S(x))], (B, C) logits.
 
     Follows the official code: elementwise ``−a·b + b·log(b + 1e-5)`` (a = log p_S, b = p_T)
     averaged over B·C (``form = "exact"``, ``reduction = "batchmean"`` give the textbook KL).
@@ -57,4 +58,4 @@ class RSLAD(Objective):
         adv = rslad_kl(ctx.student_logits(1.0), target, cfg)
         ctx.log("rslad_adv", adv)
         ctx.log("rslad_nat", nat)
-        return cfg.scale * (cfg.adv_weight * adv + cfg.nat_weight * nat)
+        return cfg.scale * (cfg.adv_weight(ctx.progress) * adv + cfg.nat_weight(ctx.progress) * nat)

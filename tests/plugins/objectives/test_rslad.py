@@ -7,7 +7,8 @@ import advdistill as ad
 from advdistill.testing import check_objective, check_objective_gradient
 
 
-def naive_rslad(student, teacher, x, x_adv, *, scale=1.0, form="official", reduction="mean", tau=1.0):
+def naive_rslad(student, teacher, x, x_adv, *, scale=1.0, form="official", reduction="mean", tau=1.0,
+                w_adv=5 / 6, w_nat=1 / 6):
     """scale·(5/6·k(T(x), S(x_adv)) + 1/6·k(T(x), S(x))); official k = Σ −log q·b + b·log(b + 1e-5)."""
     def k(p, q):
         if form == "official":
@@ -20,7 +21,7 @@ def naive_rslad(student, teacher, x, x_adv, *, scale=1.0, form="official", reduc
         adv = adv + k(p_t, softmax1(student(x_adv[i : i + 1])[0], tau))
         nat = nat + k(p_t, softmax1(student(x[i : i + 1])[0], tau))
     divisor = B * C if reduction == "mean" else B
-    return scale * (5 / 6 * adv + 1 / 6 * nat) / divisor
+    return scale * (w_adv * adv + w_nat * nat) / divisor
 
 
 @pytest.mark.parametrize(
@@ -45,3 +46,13 @@ def test_rslad_official_form_shifts_the_value_not_the_gradient(models, make_cont
 
 def test_rslad_gradient_matches_finite_differences(make_context):
     check_objective_gradient(ad.build("objective", "rslad"), make_context)
+
+
+
+def test_rslad_weights_can_be_scheduled(models, data, make_context):
+    student, teacher = models
+    x, x_adv, _ = data
+    rslad = ad.build("objective", "rslad", adv_weight={"kind": "linear", "end": 1.0}, nat_weight=0.5)
+    ours = rslad(make_context(epoch=1, epochs=4))  # adversarial weight 1/4 in the first of 4 epochs
+    reference = naive_rslad(student, teacher, x, x_adv, w_adv=0.25, w_nat=0.5)
+    assert ours.item() == pytest.approx(reference.item(), rel=1e-5)
