@@ -126,7 +126,7 @@ class IAD(Objective):
 
             params = dict(self.config.standard_teacher)
             loader = build("teacher", params.pop("kind"), **params)
-            num_classes = ctx.student_logits(1.0).shape[1]
+            num_classes = ctx.teacher_logits(1.0).shape[1]  # cached; never a student forward here
             model = loader.load(num_classes=num_classes, in_chans=ctx.x.shape[1])
             self._standard_teacher = freeze(model).to(ctx.x.device)
         return self._standard_teacher
