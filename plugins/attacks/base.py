@@ -81,7 +81,7 @@ def ascent_direction(grad: Tensor, norm: str, *, l1_sparsity: float = 0.95) -> T
     # L1: move only the coordinates with the largest |gradient| (sparse L1 descent, as in
     # Tramer & Boneh 2019 / torchattacks), normalised to unit L1 norm
     abs_flat = flat.abs()
-    k = max(1, int(round((1 - l1_sparsity) * flat.shape[1])))
+    k = max(1, round((1 - l1_sparsity) * flat.shape[1]))
     threshold = abs_flat.topk(k, dim=1).values[:, -1:]
     sparse = flat.sign() * (abs_flat >= threshold)
     return (sparse / sparse.abs().sum(dim=1, keepdim=True).clamp_min(1e-12)).view_as(grad)
@@ -99,7 +99,9 @@ class IterativeAttack(Attack):
         return None
 
     @abc.abstractmethod
-    def loss(self, model: nn.Module, x_adv: Tensor, y: Tensor, prepared: Any, teacher: nn.Module | None) -> Tensor:
+    def loss(
+        self, model: nn.Module, x_adv: Tensor, y: Tensor, prepared: Any, teacher: nn.Module | None
+    ) -> Tensor:
         """The scalar to ascend at ``x_adv`` (summed over the batch, so each example ascends its own)."""
 
     def random_start(self, x: Tensor, generator: torch.Generator) -> Tensor:
@@ -109,7 +111,8 @@ class IterativeAttack(Attack):
         if cfg.start == "normal":
             noise = cfg.start_std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         elif cfg.norm == "linf":
-            noise = (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1) * cfg.eps
+            uniform = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            noise = (uniform * 2 - 1) * cfg.eps
         else:  # a uniform direction scaled into the ball
             direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             noise = project(x + direction, x, cfg.eps, cfg.norm) - x

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-
 from advdistill_plugins.attacks.base import IterativeAttack
 
 

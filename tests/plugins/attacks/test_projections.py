@@ -1,5 +1,4 @@
 import torch
-
 from advdistill_plugins.attacks.base import project, project_l1
 
 
