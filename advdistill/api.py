@@ -29,7 +29,7 @@ def build(kind: str, name: str, /, **params: Any) -> Any:
     """
     registry = get_registry()
     component = registry.get(kind, name)
-    base, _, variant = name.partition(":")
+    variant = name.partition(":")[2]
     if variant:
         params = {"variant": variant, **params}
     return component(build_config(component, params, where=f"{kind} {name!r}"))

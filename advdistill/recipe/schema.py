@@ -209,7 +209,7 @@ def _component(
             f"Run `advdistill plugins` to list all {kind}s."
         )
     component = registry.get(kind, name)
-    base, _, variant = name.partition(":")
+    variant = name.partition(":")[2]
     if variant:
         params = {"variant": variant, **params}
     config = build_config(component, params, where=lambda key: locate(*section, *filter(None, [key])))

@@ -57,7 +57,7 @@ class MNIST5k(DatasetSource):
         train_idx, test_idx = [], []
         for cls in range(10):
             idx = rng.permutation(np.flatnonzero(labels == cls))
-            n_test = int(round(len(idx) * self.config.test_fraction))
+            n_test = round(len(idx) * self.config.test_fraction)
             test_idx.append(idx[:n_test])
             train_idx.append(idx[n_test:])
         train = rng.permutation(np.concatenate(train_idx))

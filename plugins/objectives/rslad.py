@@ -14,8 +14,8 @@ from advdistill.losses import kl_div
 @define(frozen=True, kw_only=True)
 class RSLADConfig:
     #: weights of the adversarial and clean KL terms (numbers or schedule tables)
-    adv_weight: ScheduledValue = scheduled(5 / 6)  # noqa: RUF009
-    nat_weight: ScheduledValue = scheduled(1 / 6)  # noqa: RUF009
+    adv_weight: ScheduledValue = scheduled(5 / 6)
+    nat_weight: ScheduledValue = scheduled(1 / 6)
     #: the official CIFAR-100 script multiplies both terms by 10
     scale: float = field(default=1.0, converter=as_float, validator=in_range(0.0, 1e6))
     #: "official": −a·b + b·log(b + 1e-5) (the 1e-5 shifts the value, not the gradient); "exact": KL

@@ -62,7 +62,7 @@ def test_missing_truncated_and_mismatched_files_give_clear_errors(tmp_path):
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         load_weights(path, model)
     save_weights(path, torch.nn.Linear(3, 2))
-    with pytest.raises(CheckpointError, match="does not match the model.*missing keys"):
+    with pytest.raises(CheckpointError, match=r"does not match the model.*missing keys"):
         load_weights(path, model)
     with pytest.raises(CheckpointError, match="not a readable safetensors"):
         (tmp_path / "junk.safetensors").write_text("hello")

@@ -76,7 +76,7 @@ def test_resume_refuses_a_different_recipe(tiny_recipe, tmp_path):
 def test_existing_run_is_never_overwritten(tiny_recipe, tmp_path):
     ad.train(tiny_recipe(), tmp_path / "run")
     before = (tmp_path / "run" / "checkpoints" / "last.safetensors").read_bytes()
-    with pytest.raises(CheckpointError, match="already holds a run.*--resume"):
+    with pytest.raises(CheckpointError, match=r"already holds a run.*--resume"):
         ad.train(tiny_recipe(), tmp_path / "run")
     assert (tmp_path / "run" / "checkpoints" / "last.safetensors").read_bytes() == before
 

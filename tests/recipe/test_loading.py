@@ -101,7 +101,7 @@ def test_unknown_key_from_override_names_the_override(tmp_path):
 
 def test_unknown_component_suggests(tmp_path):
     path = write(tmp_path / "r.toml", BASE.replace('kind = "pgd_at"', 'kind = "pgd_att"'))
-    with pytest.raises(RecipeError, match="unknown objective 'pgd_att'. Did you mean 'pgd_at'"):
+    with pytest.raises(RecipeError, match=r"unknown objective 'pgd_att'\. Did you mean 'pgd_at'"):
         load_recipe(path)
 
 

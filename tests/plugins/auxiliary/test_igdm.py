@@ -46,12 +46,13 @@ def test_igdm_matches_naive_value_and_gradient(distance, beta, gamma):
     x = torch.rand(4, 1, 3, 4, generator=g)
     x_adv = (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
     progress = Progress(epoch=3, epochs=10)
-    igdm = ad.build("aux", "igdm", beta=beta, gamma=gamma, distance=distance, temperature=2.0 if distance == "kl" else 1.0)
+    temperature = 2.0 if distance == "kl" else 1.0
+    igdm = ad.build("aux", "igdm", beta=beta, gamma=gamma, distance=distance, temperature=temperature)
     ctx = StepContext(x, torch.zeros(4, dtype=torch.long), student=student, teacher=teacher, progress=progress)
     ctx.set_adversarial(x_adv)
     ours = check_objective(igdm, ctx)
     weight = 20.0 * 3 / 10  # default T(alpha) = alpha * epoch / E, alpha = 20
-    ref = naive_igdm(student, teacher, x, x_adv - x, beta, gamma, distance, 2.0 if distance == "kl" else 1.0, weight)
+    ref = naive_igdm(student, teacher, x, x_adv - x, beta, gamma, distance, temperature, weight)
     assert ours.item() == pytest.approx(ref.item(), rel=1e-5, abs=1e-7)
     g_ours = torch.autograd.grad(ours, student.fc.weight)[0]
     g_ref = torch.autograd.grad(ref, student.fc.weight)[0]

@@ -45,7 +45,7 @@ def test_scheduled_value_accepts_numbers_fractions_and_tables():
     assert ScheduledValue.from_value("8/255").to_json() == pytest.approx(8 / 255)
     sv = ScheduledValue.from_value({"kind": "linear", "end": 4})
     assert sv.to_json()["kind"] == "linear" and at(sv, 5) == 2.0
-    with pytest.raises(RecipeError, match="unknown key 'ned'.*'end'"):
+    with pytest.raises(RecipeError, match=r"unknown key 'ned'.*'end'"):
         ScheduledValue.from_value({"kind": "linear", "ned": 4})
     with pytest.raises(ValueError, match="needs kind"):
         ScheduledValue.from_value({"end": 4})
