@@ -8,6 +8,10 @@ def register_metrics(register):
     register("clean", "advdistill_plugins.metrics.accuracy:Clean", summary="clean test accuracy (%)")
     register("pgd", "advdistill_plugins.metrics.accuracy:PGDAccuracy",
              summary="accuracy (%) under PGD; default PGD-20 Linf 8/255 step 2/255 -> key pgd20")
+    register("pgd_l2", "advdistill_plugins.metrics.accuracy:PGDL2Accuracy",
+             summary="accuracy (%) under PGD-20 L2, ε 128/255 (Table 6) -> key pgd_l2")
+    register("pgd_l1", "advdistill_plugins.metrics.accuracy:PGDL1Accuracy",
+             summary="accuracy (%) under PGD-20 L1 (sparse L1 descent), ε 12 (Table 6) -> key pgd_l1")
     register("autoattack", "advdistill_plugins.metrics.autoattack:AutoAttackMetric",
              summary="accuracy (%) under AutoAttack (standard Linf 8/255 or a custom attack list)")
     register("grad_alignment", "advdistill_plugins.metrics.gradients:GradAlignment",

@@ -85,3 +85,25 @@ class PGDAccuracy(Metric):
                     alive &= ctx.model(x_adv).argmax(1) == y
             robust += alive.sum()
         return {self.key: 100.0 * robust.item() / ctx.n_examples}
+
+
+@define(frozen=True, kw_only=True)
+class PGDL2MetricConfig(PGDMetricConfig):
+    norm: str = field(default="l2", validator=one_of("linf", "l2", "l1"))
+
+
+@define(frozen=True, kw_only=True)
+class PGDL1MetricConfig(PGDMetricConfig):
+    norm: str = field(default="l1", validator=one_of("linf", "l2", "l1"))
+
+
+class PGDL2Accuracy(PGDAccuracy):
+    """Accuracy (%) under the unseen L2 PGD-20 of Table 6 (ε 128/255, step ε/4) → key ``pgd_l2``."""
+
+    Config = PGDL2MetricConfig
+
+
+class PGDL1Accuracy(PGDAccuracy):
+    """Accuracy (%) under the unseen L1 PGD-20 of Table 6 (ε 12, step ε/4, sparse L1 steps) → key ``pgd_l1``."""
+
+    Config = PGDL1MetricConfig

@@ -41,6 +41,11 @@ def test_pgd_defaults_are_the_papers():
     assert l2.config.step == pytest.approx(32 / 255)
     assert (l1.key, l1.config.radius, l1.config.step) == ("pgd_l1", 12.0, 3.0)
     assert ad.build("metric", "pgd", steps=7, key="mine").key == "mine"
+    # the unseen-norm attacks of Table 6 are also registered under their report keys
+    for name in ("pgd_l2", "pgd_l1"):
+        shortcut, explicit = ad.build("metric", name), ad.build("metric", "pgd", norm=name[-2:])
+        assert (shortcut.key, shortcut.config.radius, shortcut.config.step) == (
+            explicit.key, explicit.config.radius, explicit.config.step)
     with pytest.raises(RecipeError, match="eps"):
         ad.build("metric", "pgd", eps=0)
 
