@@ -34,6 +34,9 @@ class IterativeConfig:
     clamp_start: bool = field(default=True, validator=instance_of(bool))
     #: seed of the private generator used when the caller passes none (evaluation)
     seed: int = field(default=0, validator=instance_of(int))
+    #: ε warm-up: during training, ε and the step size grow linearly (per step) from 0 to their
+    #: values over this many epochs; outside training (no step context) the full ε is used
+    warmup_epochs: float = field(default=0.0, converter=as_float, validator=in_range(0.0, 1e9))
 
 
 @define(frozen=True, kw_only=True)
@@ -104,18 +107,29 @@ class IterativeAttack(Attack):
     ) -> Tensor:
         """The scalar to ascend at ``x_adv`` (summed over the batch, so each example ascends its own)."""
 
-    def random_start(self, x: Tensor, generator: torch.Generator) -> Tensor:
+    def budget(self, context: Any) -> tuple[float, float]:
+        """``(ε, step size)`` for this call: scaled down during the ε warm-up of training."""
         cfg = self.config
+        progress = getattr(context, "progress", None)
+        if cfg.warmup_epochs <= 0 or progress is None:
+            return cfg.eps, cfg.step_size
+        done = (progress.epoch - 1) + (progress.step_in_epoch + 1) / progress.steps_per_epoch
+        factor = min(1.0, done / cfg.warmup_epochs)
+        return cfg.eps * factor, cfg.step_size * factor
+
+    def random_start(self, x: Tensor, generator: torch.Generator, eps: float | None = None) -> Tensor:
+        cfg = self.config
+        eps = cfg.eps if eps is None else eps
         if cfg.start == "none":
             return x.clone()
         if cfg.start == "normal":
             noise = cfg.start_std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         elif cfg.norm == "linf":
             uniform = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-            noise = (uniform * 2 - 1) * cfg.eps
+            noise = (uniform * 2 - 1) * eps
         else:  # a uniform direction scaled into the ball
             direction = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-            noise = project(x + direction, x, cfg.eps, cfg.norm) - x
+            noise = project(x + direction, x, eps, cfg.norm) - x
             noise = noise * torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), generator=generator,
                                        device=x.device, dtype=x.dtype)
         start = x + noise
@@ -128,16 +142,17 @@ class IterativeAttack(Attack):
         if generator is None:
             generator = torch.Generator(device=x.device).manual_seed(cfg.seed)
         x = x.detach()
+        eps, step_size = self.budget(context)
         with no_param_grad(model, teacher):
             prepared = self.prepare(model, x, y, teacher, context)
-            x_adv = self.random_start(x, generator)
+            x_adv = self.random_start(x, generator, eps)
             for _ in range(cfg.steps):
                 x_adv.requires_grad_(True)
                 with torch.enable_grad():
                     loss = self.loss(model, x_adv, y, prepared, teacher)
                     (grad,) = torch.autograd.grad(loss, [x_adv])
-                x_adv = x_adv.detach() + cfg.step_size * ascent_direction(grad, cfg.norm)
-                x_adv = project(x_adv, x, cfg.eps, cfg.norm).clamp(0.0, 1.0)
+                x_adv = x_adv.detach() + step_size * ascent_direction(grad, cfg.norm)
+                x_adv = project(x_adv, x, eps, cfg.norm).clamp(0.0, 1.0)
             if cfg.steps == 0:  # an unclamped random start must still honour the contract
-                x_adv = project(x_adv, x, cfg.eps, cfg.norm).clamp(0.0, 1.0)
+                x_adv = project(x_adv, x, eps, cfg.norm).clamp(0.0, 1.0)
         return x_adv.detach()

@@ -85,3 +85,20 @@ def test_attack_needing_a_teacher_says_so(tiny_net, batch):
     x, y = batch
     with pytest.raises(ValueError, match="needs a teacher"):
         ad.build("attack", "rslad_kl").perturb(tiny_net, x, y)
+
+
+def test_eps_warmup_scales_the_budget_during_training_only(tiny_net, batch):
+    from types import SimpleNamespace
+
+    from advdistill.interfaces import Progress
+
+    x, y = batch
+    tiny_net.eval()
+    attack = ad.build("attack", "pgd", eps=0.2, step_size=0.05, steps=5, warmup_epochs=2)
+    early = SimpleNamespace(progress=Progress(epoch=1, epochs=10, step_in_epoch=0, steps_per_epoch=4))
+    assert attack.budget(early) == pytest.approx((0.2 / 8, 0.05 / 8))
+    later = SimpleNamespace(progress=Progress(epoch=3, epochs=10, step_in_epoch=0, steps_per_epoch=4))
+    assert attack.budget(later) == (0.2, 0.05)
+    x_adv = attack.perturb(tiny_net, x, y, context=early)
+    assert (x_adv - x).abs().max() <= 0.2 / 8 + 1e-7
+    assert attack.budget(None) == (0.2, 0.05)  # evaluation: the full ε
