@@ -34,6 +34,20 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def _is_curve(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(p, Mapping) and "eps" in p for p in value)
+
+
+def curve_table(curve: list[Mapping[str, Any]]) -> list[str]:
+    """Markdown lines of an ε-curve: ε in 1/255 units, then each accuracy ("–" when not run)."""
+    keys = [k for k in curve[0] if k != "eps"]
+    lines = ["| ε (/255) | " + " | ".join(DISPLAY.get(k, k) for k in keys) + " |", "|---|" + "---:|" * len(keys)]
+    for point in curve:
+        cells = [format_value(point[k]) if point.get(k) is not None else "–" for k in keys]
+        lines.append(f"| {point['eps'] * 255:g} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def markdown(report: Mapping[str, Any]) -> str:
     """A readable report: a paper-style table of the scalar metrics, then the rest."""
     metrics = report.get("metrics", {})
@@ -57,8 +71,13 @@ def markdown(report: Mapping[str, Any]) -> str:
             "",
         ]
     for key, value in metrics.items():
-        if key not in scalars:
-            lines += [f"## {key}", "", "```json", json.dumps(value, indent=2), "```", ""]
+        if key in scalars:
+            continue
+        lines += [f"## {key}", ""]
+        if _is_curve(value):
+            lines += curve_table(value)
+        else:
+            lines += ["```json", json.dumps(value, indent=2), "```", ""]
     if report.get("errors"):
         lines += ["## Metrics that failed", ""]
         lines += [f"- `{label}`: {message}" for label, message in report["errors"].items()]
