@@ -58,6 +58,17 @@ def as_int_tuple(value: Any) -> tuple[int, ...]:
     return items
 
 
+def optional_float(value: Any) -> float | None:
+    """attrs converter: None stays None; numbers and ``"8/255"`` strings become floats."""
+    return None if value is None else as_float(value)
+
+
+def positive_or_none(instance: Any, attribute: attrs.Attribute, value: float | None) -> None:
+    """attrs validator: None, or a finite number > 0."""
+    if value is not None:
+        in_range(0.0, 1e6, low_open=True)(instance, attribute, value)
+
+
 def in_range(low: float, high: float, *, low_open: bool = False) -> Callable[[Any, Any, Any], None]:
     """Validator: ``low <= value <= high`` (``low < value`` when ``low_open``), finite."""
 
@@ -181,6 +192,36 @@ def build_config(
         raise RecipeError(f"{where}: {message}") from None
     except ValueError as exc:
         raise RecipeError(f"{where}: {exc}") from None
+
+
+def component_table(kind: str, example: str) -> Callable[[Any], dict[str, Any] | None]:
+    """attrs converter for a nested component table ``{kind = "...", ...}`` of ``kind`` (None passes).
+
+    The table's ``kind`` is looked up in the registry and its parameters are validated by the
+    component's config class, so a bad table fails when the recipe is loaded, naming the key;
+    the plain dict is kept (the component is built where it is used).
+    """
+
+    def convert(value: Any) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        if not isinstance(value, Mapping) or not isinstance(value.get("kind"), str):
+            raise ValueError(f"expected a table naming a registered {kind}, such as {example}; got {value!r}")
+        from advdistill.plugins import get_registry
+
+        registry = get_registry()
+        params = dict(value)
+        name = params.pop("kind")
+        if (kind, name) not in registry:
+            names = registry.names(kind)
+            raise ValueError(f"unknown {kind} {name!r}.{did_you_mean(name, names)} Known {kind}s: {', '.join(names)}.")
+        variant = name.partition(":")[2]
+        if variant:
+            params = {"variant": variant, **params}
+        build_config(registry.get(kind, name), params, where=f"{kind} {name!r}")
+        return dict(value)
+
+    return convert
 
 
 def _json_value(value: Any) -> Any:

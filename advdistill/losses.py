@@ -12,7 +12,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 Reduction = Literal["batchmean", "mean", "sum", "none"]
 
@@ -93,3 +93,13 @@ def accuracy_count(logits: Tensor, y: Tensor) -> Tensor:
     """Number of correct predictions, as a device tensor (no host sync)."""
     return (logits.argmax(dim=1) == y).sum()
 
+
+
+def input_gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """∇_x CE(f(x_i), y_i) for every example, shape of ``x``, from one backward of the summed loss
+    (each example's loss depends only on its own input when the model is in eval mode)."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        loss = F.cross_entropy(model(x).float(), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, [x])
+    return grad

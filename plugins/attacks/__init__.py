@@ -15,3 +15,5 @@ def register_attacks(register):
              summary="RSLAD inner max: KL(p_T(x) || p_S(x')), the teacher's clean soft label as target")
     register("adaad_kl", "advdistill_plugins.attacks.distill:AdaADInner",
              summary="AdaAD inner max: KL(p_T(x') || p_S(x')), teacher in the loop (not detached)")
+    register("vmi_fgsm", "advdistill_plugins.attacks.vmi_fgsm:VMIFGSM",
+             summary="VMI-FGSM (variance-tuned momentum FGSM, Linf 16/255): for transfer attacks")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from advdistill_plugins.attacks.base import IterativeAttack, NormalStartConfig
 
 from advdistill.losses import kl_div
+from advdistill_plugins.attacks.base import IterativeAttack, NormalStartConfig
 
 
 class TRADESInner(IterativeAttack):

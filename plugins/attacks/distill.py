@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from advdistill_plugins.attacks.base import IterativeAttack, NormalStartConfig
 
 from advdistill.losses import kl_div
+from advdistill_plugins.attacks.base import IterativeAttack, NormalStartConfig
 
 
 class RSLADInner(IterativeAttack):

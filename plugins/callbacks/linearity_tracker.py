@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from advdistill_plugins.metrics.linearity import LinearityConfig, mean_remainder
 from attrs import define, field
 from attrs.validators import ge, instance_of
 
@@ -11,6 +10,7 @@ from advdistill.config import as_float, in_range, one_of
 from advdistill.engine.data import InMemoryLoader
 from advdistill.interfaces import Callback
 from advdistill.torch_utils import module_mode, no_param_grad
+from advdistill_plugins.metrics.linearity import LinearityConfig, mean_remainder
 
 
 @define(frozen=True, kw_only=True)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import torch
-from advdistill_plugins.metrics.common import DEFAULT_EPS, optional_float, positive_or_none
 from attrs import define, field
 from attrs.validators import ge, instance_of, optional
 
 from advdistill.api import build
-from advdistill.config import one_of
+from advdistill.config import one_of, optional_float, positive_or_none
 from advdistill.interfaces import Metric
 from advdistill.losses import accuracy_count
+from advdistill_plugins.metrics.common import DEFAULT_EPS
 
 
 class Clean(Metric):

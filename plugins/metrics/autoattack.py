@@ -22,14 +22,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from advdistill_plugins.metrics.common import DEFAULT_EPS, optional_float, positive_or_none
 from attrs import define, field
 from attrs.validators import ge, instance_of, optional
 from torch import Tensor, nn
 
-from advdistill.config import one_of
+from advdistill.config import one_of, optional_float, positive_or_none
 from advdistill.errors import PluginError, did_you_mean
 from advdistill.interfaces import Metric
+from advdistill_plugins.metrics.common import DEFAULT_EPS
 
 log = logging.getLogger(__name__)
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from advdistill_plugins.metrics.autoattack import AutoAttackConfig, AutoAttackMetric
-from advdistill_plugins.metrics.common import positive_or_none
 from attrs import define, field
 from attrs.validators import deep_iterable, ge, instance_of
 
 from advdistill.api import build
-from advdistill.config import as_float, as_float_tuple, build_config
+from advdistill.config import as_float, as_float_tuple, build_config, positive_or_none
 from advdistill.errors import RecipeError
 from advdistill.interfaces import Metric
+from advdistill_plugins.metrics.autoattack import AutoAttackConfig, AutoAttackMetric
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from advdistill_plugins.metrics.common import input_gradient
 
 from advdistill.interfaces import Metric
+from advdistill.losses import input_gradient
 
 
 class GradAlignment(Metric):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import torch
-from advdistill_plugins.metrics.common import uniform_perturbation
 from attrs import define, field
 from attrs.validators import ge, instance_of
 from torch import Tensor, nn
 
 from advdistill.config import as_float, in_range, one_of
 from advdistill.interfaces import Metric
+from advdistill_plugins.metrics.common import uniform_perturbation
 
 NORMALIZATIONS = ("delta", "output", "none")
 

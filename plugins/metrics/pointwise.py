@@ -6,13 +6,13 @@ from typing import Any
 
 import attrs
 import torch
-from advdistill_plugins.metrics.common import component_table, uniform_perturbation
 from attrs import define, field
 from attrs.validators import ge, instance_of, optional
 
 from advdistill.api import build
-from advdistill.config import as_float, in_range
+from advdistill.config import as_float, component_table, in_range
 from advdistill.interfaces import Attack, Metric
+from advdistill_plugins.metrics.common import uniform_perturbation
 
 
 @define(frozen=True, kw_only=True)

@@ -14,10 +14,11 @@ names (``conv1``, ``layers.N.conv1``, ``shortcut.0``, ``linear``), so released s
 from __future__ import annotations
 
 import torch.nn.functional as F
-from advdistill_plugins.models.common import NormalizationConfig, TimmFactory, timm_cfg
 from attrs import define
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import Tensor, nn
+
+from advdistill_plugins.models.common import NormalizationConfig, TimmFactory, timm_cfg
 
 #: (expansion, out_channels, blocks, stride of the first block); stage 2 stride 1 for CIFAR
 CIFAR_CFG: tuple[tuple[int, int, int, int], ...] = (

@@ -18,10 +18,11 @@ with timm (``adv_cifar_resnet18``, ``adv_cifar_resnet50``) so they build through
 from __future__ import annotations
 
 import torch.nn.functional as F
-from advdistill_plugins.models.common import NormalizationConfig, TimmFactory, timm_cfg
 from attrs import define
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import Tensor, nn
+
+from advdistill_plugins.models.common import NormalizationConfig, TimmFactory, timm_cfg
 
 
 class BasicBlock(nn.Module):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from advdistill_plugins.models.common import NormalizationConfig, with_normalization
 from attrs import define, field
 from attrs.validators import deep_iterable, ge, instance_of
 from torch import nn
 
 from advdistill.config import as_int_tuple
 from advdistill.interfaces import ModelFactory
+from advdistill_plugins.models.common import NormalizationConfig, with_normalization
 
 
 class SmallCNN(nn.Module):

@@ -22,6 +22,13 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from attrs import define, field
+from attrs.validators import ge, instance_of, optional
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from torch import Tensor, nn
+
+from advdistill.config import one_of
+from advdistill.errors import RecipeError
 from advdistill_plugins.models.common import (
     CIFAR10_MEAN,
     CIFAR10_STD,
@@ -32,13 +39,6 @@ from advdistill_plugins.models.common import (
     timm_cfg,
 )
 from advdistill_plugins.models.wide_resnet import _is_wrn_depth
-from attrs import define, field
-from attrs.validators import ge, instance_of, optional
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
-from torch import Tensor, nn
-
-from advdistill.config import one_of
-from advdistill.errors import RecipeError
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "swish": nn.SiLU, "relu": nn.ReLU}
 

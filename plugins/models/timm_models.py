@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import timm
-from advdistill_plugins.models.common import NormalizationConfig, TimmFactory
 from attrs import define, field
 from attrs.validators import instance_of
 from torch import nn
 
 from advdistill.config import one_of
 from advdistill.errors import PluginError
+from advdistill_plugins.models.common import NormalizationConfig, TimmFactory
 
 
 def cifar_stem(model: nn.Module, in_chans: int) -> nn.Module:

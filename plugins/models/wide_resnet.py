@@ -19,13 +19,13 @@ from __future__ import annotations
 import math
 
 import torch.nn.functional as F
-from advdistill_plugins.models.common import NormalizationConfig, TimmFactory, timm_cfg
 from attrs import define, field
 from attrs.validators import ge, instance_of
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import Tensor, nn
 
 from advdistill.config import as_float, in_range
+from advdistill_plugins.models.common import NormalizationConfig, TimmFactory, timm_cfg
 
 
 class WideBasicBlock(nn.Module):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -10,31 +9,9 @@ import torch.nn.functional as F
 from attrs import Factory, define, field
 from attrs.validators import ge, instance_of
 
-from advdistill.config import ScheduledValue, as_float, build_config, in_range, one_of
-from advdistill.errors import did_you_mean
+from advdistill.config import ScheduledValue, as_float, component_table, in_range, one_of
 from advdistill.interfaces import Objective
 from advdistill.losses import kl_div, weighted_kl_div
-
-
-def teacher_table(value: Any) -> dict[str, Any] | None:
-    """Validate a teacher table such as ``{kind = "checkpoint", path = "..."}`` (None passes)."""
-    if value is None:
-        return None
-    from advdistill.plugins import get_registry
-
-    if not isinstance(value, Mapping) or not isinstance(value.get("kind"), str):
-        example = '{kind = "checkpoint", path = "..."}'
-        raise ValueError(f"expected a teacher table such as {example}; got {value!r}")
-    params = dict(value)
-    kind = params.pop("kind")
-    registry = get_registry()
-    if ("teacher", kind) not in registry:
-        names = registry.names("teacher")
-        raise ValueError(
-            f"unknown teacher {kind!r}.{did_you_mean(kind, names)} Known teachers: {', '.join(names)}."
-        )
-    build_config(registry.get("teacher", kind), params, where=f"standard_teacher (teacher {kind!r})")
-    return dict(value)
 
 
 def _by_form(values: dict[str, Any]) -> Factory:
@@ -63,7 +40,9 @@ class IADConfig:
     temperature: float = field(default=1.0, converter=as_float, validator=in_range(0.0, 1e6, low_open=True))
     #: IAD-II's standard (non-robust) teacher, a teacher table, e.g.
     #: {kind = "checkpoint", path = "runs/standard/checkpoints/best.safetensors"}; loaded once, lazily
-    standard_teacher: dict[str, Any] | None = field(default=None, converter=teacher_table)
+    standard_teacher: dict[str, Any] | None = field(
+        default=None, converter=component_table("teacher", '{kind = "checkpoint", path = "..."}')
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.form == "I":

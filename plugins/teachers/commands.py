@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from advdistill import __version__
+from advdistill.errors import PluginError, RecipeError, did_you_mean
 from advdistill_plugins.teachers.robustbench import (
     DATASET_CLASSES,
     KNOWN,
@@ -16,9 +19,6 @@ from advdistill_plugins.teachers.robustbench import (
     known_names,
     layout_dir,
 )
-
-from advdistill import __version__
-from advdistill.errors import PluginError, RecipeError, did_you_mean
 
 
 @click.group("teacher")
@@ -79,10 +79,9 @@ def convert(
     you trust. The weights are unwrapped (state_dict / model_state_dict, module. / model.
     prefixes) and must load strictly into the architecture before anything is written.
     """
-    from advdistill_plugins.teachers.files import drop_redundant_buffers, read_state_dict, sha256_file
-
     from advdistill.api import build
     from advdistill.engine.checkpoint import atomic_write_text, load_state_strict, save_weights
+    from advdistill_plugins.teachers.files import drop_redundant_buffers, read_state_dict, sha256_file
 
     if dst.suffix != ".safetensors":
         raise click.UsageError(f"DST must end in .safetensors, got {dst}")

@@ -17,12 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from advdistill_plugins.teachers.files import (
-    drop_redundant_buffers,
-    is_safetensors,
-    read_state_dict,
-    sha256_file,
-)
 from attrs import define, field
 from attrs.validators import instance_of, optional
 
@@ -32,6 +26,12 @@ from advdistill.engine.checkpoint import load_state_strict, read_metadata
 from advdistill.errors import CheckpointError, RecipeError, did_you_mean
 from advdistill.interfaces import TeacherLoader
 from advdistill.torch_utils import freeze
+from advdistill_plugins.teachers.files import (
+    drop_redundant_buffers,
+    is_safetensors,
+    read_state_dict,
+    sha256_file,
+)
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
 import torch
+
 from advdistill_plugins.attacks.base import project, project_l1
 
 

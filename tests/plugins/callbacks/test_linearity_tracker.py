@@ -4,13 +4,13 @@ import json
 
 import pytest
 import torch
-from advdistill_plugins.metrics.common import uniform_perturbation
-from advdistill_plugins.metrics.linearity import taylor_remainder
 from safetensors.torch import load_file
 
 import advdistill as ad
 from advdistill.api import build_student, load_data
 from advdistill.engine.checkpoint import load_weights
+from advdistill_plugins.metrics.common import uniform_perturbation
+from advdistill_plugins.metrics.linearity import taylor_remainder
 
 CALLBACKS = {"progress": False, "linearity": {"kind": "linearity", "limit": 16, "seed": 3}}
 

@@ -9,15 +9,6 @@ from advdistill.evaluation.context import EvalContext
 from advdistill.torch_utils import freeze
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and far faster on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class SmallNet(torch.nn.Module):
     """Conv + linear head on 1×8×8 images, 4 classes; BatchNorm in eval mode."""
 

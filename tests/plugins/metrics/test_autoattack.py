@@ -7,11 +7,11 @@ import types
 import numpy as np
 import pytest
 import torch
-from advdistill_plugins.metrics.autoattack import run_autoattack, select_backend
 from pyautoattack import AutoAttack
 
 import advdistill as ad
 from advdistill.errors import PluginError, RecipeError
+from advdistill_plugins.metrics.autoattack import run_autoattack, select_backend
 
 QUICK = dict(version="custom", attacks=["apgd-ce", "apgd-t"], n_iter=10, n_restarts=1, backend="pyautoattack")
 

@@ -2,11 +2,11 @@
 
 import pytest
 import torch
-from advdistill_plugins.metrics.common import uniform_perturbation
-from advdistill_plugins.metrics.linearity import taylor_remainder
 
 import advdistill as ad
 from advdistill.errors import RecipeError
+from advdistill_plugins.metrics.common import uniform_perturbation
+from advdistill_plugins.metrics.linearity import taylor_remainder
 
 
 def finite_difference_share(model, x, eps, h=1e-5):

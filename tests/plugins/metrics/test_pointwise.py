@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from advdistill_plugins.metrics.common import uniform_perturbation
 
 import advdistill as ad
 from advdistill.errors import RecipeError
+from advdistill_plugins.metrics.common import uniform_perturbation
 
 
 def per_example_distance(student, teacher, points):

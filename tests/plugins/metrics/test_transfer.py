@@ -3,12 +3,12 @@
 import pytest
 import torch
 import torchattacks
-from advdistill_plugins.metrics.transfer import VMIFGSM, VMIFGSMConfig
 
 import advdistill as ad
 from advdistill.engine.checkpoint import save_weights
 from advdistill.errors import RecipeError
 from advdistill.testing import check_attack
+from advdistill_plugins.attacks.vmi_fgsm import VMIFGSM, VMIFGSMConfig
 
 
 class Recorder(torch.nn.Module):

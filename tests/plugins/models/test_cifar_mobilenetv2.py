@@ -1,9 +1,9 @@
 import timm
 import torch
-from advdistill_plugins.models.cifar_mobilenetv2 import CifarMobileNetV2, InvertedResidual
 from arch_reference import MOBILENETV2_CIFAR, calibrate_bn, count, mobilenetv2_forward
 
 import advdistill as ad
+from advdistill_plugins.models.cifar_mobilenetv2 import CifarMobileNetV2, InvertedResidual
 
 
 def test_size_matches_the_official_student():

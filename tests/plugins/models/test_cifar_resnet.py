@@ -1,12 +1,12 @@
 import pytest
 import timm
 import torch
-from advdistill_plugins.models.cifar_resnet import Bottleneck, CifarResNet
-from advdistill_plugins.models.common import Normalized
 from arch_reference import calibrate_bn, cifar_resnet_forward, count
 
 import advdistill as ad
 from advdistill.errors import RecipeError
+from advdistill_plugins.models.cifar_resnet import Bottleneck, CifarResNet
+from advdistill_plugins.models.common import Normalized
 
 
 def test_resnet18_matches_the_official_student_size_and_keys():

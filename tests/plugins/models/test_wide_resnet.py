@@ -3,11 +3,11 @@ import math
 import pytest
 import timm
 import torch
-from advdistill_plugins.models.wide_resnet import WideResNet
 from arch_reference import calibrate_bn, count, wrn_forward
 
 import advdistill as ad
 from advdistill.errors import RecipeError
+from advdistill_plugins.models.wide_resnet import WideResNet
 
 
 def robustbench_keys(depth: int, widen: int, sub_block1: bool) -> set[str]:

@@ -3,11 +3,6 @@ import json
 
 import pytest
 import torch
-from advdistill_plugins.models.common import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
-from advdistill_plugins.models.dm_wide_resnet import DMWideResNet
-from advdistill_plugins.models.wide_resnet import WideResNet
-from advdistill_plugins.teachers.files import UnsafePickleWarning
-from advdistill_plugins.teachers.robustbench import KNOWN
 from rb_fabricate import (
     TINY_DM,
     TINY_WRN,
@@ -19,6 +14,11 @@ from rb_fabricate import (
 
 import advdistill as ad
 from advdistill.errors import CheckpointError, RecipeError
+from advdistill_plugins.models.common import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
+from advdistill_plugins.models.dm_wide_resnet import DMWideResNet
+from advdistill_plugins.models.wide_resnet import WideResNet
+from advdistill_plugins.teachers.files import UnsafePickleWarning
+from advdistill_plugins.teachers.robustbench import KNOWN
 
 TINY = "Tiny2024Robust_WRN-10-1"  # a name outside the table: its architecture is given as `model`
 

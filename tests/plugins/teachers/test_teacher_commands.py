@@ -3,12 +3,12 @@ import json
 
 import attrs
 import torch
-from advdistill_plugins.teachers.robustbench import KNOWN
 from rb_fabricate import TINY_WRN, layout_file, random_state, save_robustbench_pt, save_safetensors
 from safetensors.torch import load_file
 
 import advdistill as ad
 from advdistill.engine.checkpoint import read_metadata
+from advdistill_plugins.teachers.robustbench import KNOWN
 
 
 def tiny_state(seed=0, num_classes=10):

@@ -3,6 +3,8 @@ import warnings
 
 import pytest
 import torch
+
+from advdistill.errors import CheckpointError
 from advdistill_plugins.teachers.files import (
     UnsafePickleWarning,
     drop_redundant_buffers,
@@ -12,8 +14,6 @@ from advdistill_plugins.teachers.files import (
     sha256_file,
     strip_prefixes,
 )
-
-from advdistill.errors import CheckpointError
 
 T = torch.zeros(1)
 
