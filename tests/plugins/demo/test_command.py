@@ -1,0 +1,29 @@
+"""`advdistill demo`, shrunk with --set to seconds: three runs, a summary, nothing overwritten."""
+
+import json
+
+from advdistill_plugins.demo.command import STUDENTS, demo_recipe
+
+
+def test_demo_recipes_are_installed_and_valid(cli_runner):
+    for name in ("teacher", *STUDENTS):
+        assert demo_recipe(name).exists()
+        cli_runner("recipe", "check", str(demo_recipe(name)))
+
+
+def test_demo_end_to_end_shrunk(cli_runner, tmp_path):
+    out = tmp_path / "demo"
+    result = cli_runner(
+        "demo", "--out", str(out),
+        "--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=2",
+        "--set", "eval.limit=32", "--set", "callbacks.periodic_eval.limit=16",
+    )
+    assert "| teacher |" in result.output and "| rslad+igdm |" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["run"] for r in summary["runs"]] == ["teacher", "rslad", "rslad+igdm"]
+    for run in summary["runs"]:
+        report = json.loads((out / run["run"] / "report.json").read_text())
+        assert report["n_examples"] == 32 and report["errors"] == {}
+    student = json.loads((out / "rslad+igdm" / "recipe.json").read_text())
+    assert student["teacher"]["path"] == str(out / "teacher" / "checkpoints" / "last.safetensors")
+    assert "gd" in summary["runs"][2]["metrics"]
