@@ -34,7 +34,7 @@ def test_component_table_validates_nested_tables():
     assert build_config(Demo, {"model": {"kind": "timm:resnet18", "stem": "cifar"}}, where="t").model
     with pytest.raises(RecipeError, match=r"t \[surrogate\].*unknown teacher 'checkpiont'.*'checkpoint'"):
         build_config(Demo, {"surrogate": {"kind": "checkpiont"}}, where=lambda k: f"t [{k}]")
-    with pytest.raises(RecipeError, match="unknown key 'pth'.*'path'"):
+    with pytest.raises(RecipeError, match=r"unknown key 'pth'.*'path'"):
         build_config(Demo, {"surrogate": {"kind": "checkpoint", "pth": "x"}}, where="t")
     with pytest.raises(RecipeError, match="such as"):
         build_config(Demo, {"surrogate": "checkpoint"}, where="t")
