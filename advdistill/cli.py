@@ -123,11 +123,19 @@ def recipe_check(recipe: Path, overrides: tuple[str, ...]) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory (default: runs/<recipe name>).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint, exactly.")
-def train_command(recipe: Path, overrides: tuple[str, ...], out: Path | None, resume: bool) -> None:
+@click.option("--seed", type=int, default=None, help="Shorthand for --set train.seed=N.")
+@click.option("--device", default=None, help="Shorthand for --set train.device=D (auto, cpu, cuda, cuda:N).")
+def train_command(
+    recipe: Path, overrides: tuple[str, ...], out: Path | None, resume: bool, seed: int | None, device: str | None
+) -> None:
     """Train the student described by RECIPE (a TOML file, or a run's recipe.json)."""
     from advdistill.api import train
     from advdistill.recipe import load_recipe
 
+    if seed is not None:
+        overrides = (*overrides, f"train.seed={seed}")
+    if device is not None:
+        overrides = (*overrides, f"train.device={json.dumps(device)}")
     resolved = load_recipe(recipe, overrides)
     out = out or Path("runs") / resolved.name
     run_dir = train(resolved, out, resume=resume)

@@ -42,6 +42,13 @@ def test_train_then_eval_end_to_end(cli_runner, tiny_recipe, tmp_path):
     assert (tmp_path / "e2" / "report.md").exists()
 
 
+def test_train_seed_and_device_shorthands(cli_runner, tiny_recipe, tmp_path):
+    out = tmp_path / "run"
+    cli_runner("train", str(tiny_recipe()), "--out", str(out), "--seed", "7", "--device", "cpu")
+    saved = json.loads((out / "recipe.json").read_text())
+    assert saved["train"]["seed"] == 7 and saved["train"]["device"] == "cpu"
+
+
 def test_train_refuses_to_overwrite_and_resume_continues(cli_runner, tiny_recipe, tmp_path):
     out = tmp_path / "run"
     cli_runner("train", str(tiny_recipe()), "--out", str(out))
