@@ -31,7 +31,7 @@ def demo_recipe(name: str) -> Path:
 
 def summary_table(rows: list[dict]) -> str:
     """A markdown table of the demo's runs."""
-    header = "| run | model | " + " | ".join(title for _, title in COLUMNS) + " | train time |"
+    header = "| run | model | " + " | ".join(title for _, title in COLUMNS) + " | time (train + eval) |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 3)]
     for row in rows:
         cells = []
