@@ -84,15 +84,9 @@ def weighted_kl_div(
     return (per_example * weights).sum() / per_example.shape[0]
 
 
-def soft_cross_entropy(logits: Tensor, target_probs: Tensor, reduction: Reduction = "batchmean") -> Tensor:
-    """``−Σ target · log_softmax(logits)``."""
-    return reduce(-target_probs * F.log_softmax(logits, dim=1), reduction)
-
-
 def accuracy_count(logits: Tensor, y: Tensor) -> Tensor:
     """Number of correct predictions, as a device tensor (no host sync)."""
     return (logits.argmax(dim=1) == y).sum()
-
 
 
 def input_gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
