@@ -175,7 +175,8 @@ class Trainer:
         restore_rng(rng, self.device)
         self.start_epoch = int(info["epoch"]) + 1
         self.best, self.best_epoch = info.get("best"), info.get("best_epoch")
-        self._truncate_metrics(int(info["epoch"]))
+        if self.dist.is_main:
+            self._truncate_metrics(int(info["epoch"]))
         log.info("resuming %s after epoch %d", self.out_dir, info["epoch"])
 
     def _truncate_metrics(self, epoch: int) -> None:
