@@ -186,7 +186,10 @@ class _Locator:
                 break
         else:
             origin = self.source
-        return f"{origin} [{'.'.join(path)}]" if path else origin
+        # a table whose keys come from several places (a base file and a --set, say): name them all
+        inside = {o for key, o in self.provenance.items() if len(key) > len(path) and key[: len(path)] == path}
+        origins = [origin, *sorted(inside - {origin})] if path else [origin]
+        return f"{' + '.join(origins)} [{'.'.join(path)}]" if path else origin
 
 
 def _component(

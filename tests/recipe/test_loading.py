@@ -152,3 +152,13 @@ def test_hash_changes_with_content(tmp_path):
     path = write(tmp_path / "r.toml", BASE)
     assert load_recipe(path).hash == load_recipe(path).hash
     assert load_recipe(path).hash != load_recipe(path, ["attack.steps=4"]).hash
+
+
+def test_a_table_level_error_names_every_source_of_the_table(tmp_path):
+    write(tmp_path / "base.toml", BASE)
+    child = write(tmp_path / "child.toml", 'schema = 1\nextends = "base.toml"\n')
+    # mean without std is refused by the config as a whole, not by one key
+    with pytest.raises(RecipeError) as err:
+        load_recipe(child, ["student.mean=[0.5]"])
+    message = str(err.value)
+    assert "base.toml + --set student.mean=[0.5] [student]" in message
