@@ -341,7 +341,9 @@ class Trainer:
         """Evaluate the chosen checkpoint with the recipe's [eval] metrics; writes report.*."""
         from advdistill.evaluation.api import evaluate_run
 
-        return evaluate_run(self.out_dir, recipe=self.recipe, student=self.student, teacher=self.teacher)
+        return evaluate_run(
+            self.out_dir, recipe=self.recipe, student=self.student, teacher=self.teacher, splits=self.splits
+        )
 
     def checkpoint_metadata(self, name: str = "last") -> dict[str, Any]:
         return read_metadata(self.ckpt_dir / f"{name}.safetensors")

@@ -59,12 +59,14 @@ def evaluate_run(
     out_dir: str | Path | None = None,
     device: str | None = None,
     show_progress: bool = True,
+    splits: Any = None,
 ) -> dict[str, Any]:
     """Evaluate a run directory's checkpoint; writes ``report.json``/``report.md`` to ``out_dir``.
 
     :param recipe: defaults to the run's ``recipe.json``.
     :param checkpoint: ``"last"``, ``"best"`` or a path; defaults to ``[eval] checkpoint``.
     :param student: an already built student to load the weights into (saves a rebuild).
+    :param splits: the recipe's data, if already loaded (saves reading it again).
     """
     run_dir = Path(run_dir)
     if recipe is None:
@@ -79,7 +81,7 @@ def evaluate_run(
     return evaluate_checkpoint(
         recipe, path, student=student, teacher=teacher, metrics=metrics, limit=limit, batch_size=batch_size,
         out_dir=Path(out_dir) if out_dir else run_dir, device=device, show_progress=show_progress,
-        run_dir=run_dir,
+        run_dir=run_dir, splits=splits,
     )
 
 
@@ -91,6 +93,7 @@ def evaluate_checkpoint(
     out_dir: str | Path | None = None,
     device: str | None = None,
     run_dir: str | Path | None = None,
+    splits: Any = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Evaluate ``checkpoint`` (weights of ``recipe``'s student) with the recipe's data and teacher.
@@ -103,7 +106,8 @@ def evaluate_checkpoint(
     if not checkpoint.exists():
         raise CheckpointError(f"Checkpoint not found: {checkpoint}")
     dev = resolve_device(device or recipe.train.device)
-    splits = load_data(recipe)
+    if splits is None:
+        splits = load_data(recipe)
     if student is None:
         student = build_student(recipe, splits.info)
     meta = load_weights(checkpoint, student.to(dev))
