@@ -14,7 +14,6 @@ names (``conv1``, ``layers.N.conv1``, ``shortcut.0``, ``linear``), so released s
 from __future__ import annotations
 
 import torch.nn.functional as F
-from attrs import define
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import Tensor, nn
 
@@ -94,13 +93,8 @@ def adv_cifar_mobilenetv2(pretrained: bool = False, **kwargs) -> CifarMobileNetV
     return build_model_with_cfg(CifarMobileNetV2, "adv_cifar_mobilenetv2", pretrained, **kwargs)
 
 
-@define(frozen=True, kw_only=True)
-class CifarMobileNetV2Config(NormalizationConfig):
-    pass
-
-
 class CifarMobileNetV2Factory(TimmFactory):
     """MobileNetV2 of the official RSLAD/ARD/IGDM codes (stride-1 stem): 2.30 M params."""
 
-    Config = CifarMobileNetV2Config
+    Config = NormalizationConfig
     variant = "adv_cifar_mobilenetv2"

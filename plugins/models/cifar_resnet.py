@@ -18,7 +18,6 @@ with timm (``adv_cifar_resnet18``, ``adv_cifar_resnet50``) so they build through
 from __future__ import annotations
 
 import torch.nn.functional as F
-from attrs import define
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import Tensor, nn
 
@@ -136,15 +135,10 @@ def adv_cifar_resnet50(pretrained: bool = False, **kwargs) -> CifarResNet:
     return _create("adv_cifar_resnet50", pretrained, block=Bottleneck, num_blocks=(3, 4, 6, 3), **kwargs)
 
 
-@define(frozen=True, kw_only=True)
-class CifarResNetConfig(NormalizationConfig):
-    pass
-
-
 class CifarResNet18(TimmFactory):
     """ResNet-18 of the official ARD/RSLAD/IGDM codes (3x3 stem, no max-pool): 11.17 M params."""
 
-    Config = CifarResNetConfig
+    Config = NormalizationConfig
     variant = "adv_cifar_resnet18"
 
 
@@ -156,5 +150,5 @@ class CifarResNet50(TimmFactory):
     stem: its key names match those checkpoints, so a surrogate trained elsewhere loads as is.
     """
 
-    Config = CifarResNetConfig
+    Config = NormalizationConfig
     variant = "adv_cifar_resnet50"
