@@ -26,7 +26,6 @@ from attrs import define
 from advdistill import __version__
 from advdistill.api import build_labeled, build_student, build_teacher, load_data
 from advdistill.engine.checkpoint import (
-    atomic_write_text,
     load_training_state,
     load_weights,
     read_metadata,
@@ -38,6 +37,7 @@ from advdistill.engine.data import InMemoryLoader, epoch_seed
 from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
 from advdistill.errors import CheckpointError, TrainingError
 from advdistill.interfaces import Progress
+from advdistill.io import atomic_write_text
 from advdistill.recipe import Recipe, validate_for_training
 from advdistill.torch_utils import autocast, capture_rng, module_mode, resolve_device, restore_rng
 

@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from advdistill.engine.checkpoint import atomic_write_text
 from advdistill.errors import DataError
 from advdistill.evaluation import plots
 from advdistill.evaluation.report import DISPLAY, format_value
+from advdistill.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 

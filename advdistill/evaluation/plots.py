@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from advdistill.engine.checkpoint import atomic_write
+from advdistill.io import atomic_write
 
 log = logging.getLogger(__name__)
 

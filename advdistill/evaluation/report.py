@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from advdistill.engine.checkpoint import atomic_write_text
+from advdistill.io import atomic_write_text
 
 REPORT_SCHEMA_VERSION = 1
 

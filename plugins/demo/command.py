@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from advdistill.engine.checkpoint import atomic_write_text
+from advdistill.io import atomic_write_text
 
 STUDENTS = ("rslad", "rslad+igdm")
 COLUMNS = (("clean", "Clean"), ("pgd20", "PGD-20"), ("gd", "GD ↓"), ("gc", "GC ↑"))

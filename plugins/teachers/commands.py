@@ -80,7 +80,8 @@ def convert(
     prefixes) and must load strictly into the architecture before anything is written.
     """
     from advdistill.api import build
-    from advdistill.engine.checkpoint import atomic_write_text, load_state_strict, save_weights
+    from advdistill.engine.checkpoint import load_state_strict, save_weights
+    from advdistill.io import atomic_write_text
     from advdistill_plugins.teachers.files import drop_redundant_buffers, read_state_dict, sha256_file
 
     if dst.suffix != ".safetensors":
