@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from advdistill.config import build_config
-from advdistill.errors import DataError
+from advdistill.components import build
 from advdistill.plugins import get_registry
 from advdistill.registry import ComponentInfo
+
+__all__ = ["build", "create_model", "evaluate", "list_components", "load_recipe", "load_teacher", "train"]
 
 
 def list_components(kind: str | None = None) -> list[ComponentInfo]:
     """Every registered component (of one kind), with its plugin, package and version."""
     return list(get_registry().infos(kind))
-
-
-def build(kind: str, name: str, /, **params: Any) -> Any:
-    """Build a component by name; ``params`` are validated by its config class.
-
-    ``kind`` and ``name`` are positional-only, so that a component may itself have a
-    parameter called ``name`` (e.g. the ``robustbench`` teacher).
-
-    Example::
-
-        attack = ad.build("attack", "pgd", eps="8/255", steps=20)
-    """
-    registry = get_registry()
-    component = registry.get(kind, name)
-    variant = name.partition(":")[2]
-    if variant:
-        params = {"variant": variant, **params}
-    return component(build_config(component, params, where=f"{kind} {name!r}"))
 
 
 def create_model(name: str, *, num_classes: int = 10, in_chans: int = 3, **params: Any):
@@ -53,8 +36,7 @@ def load_teacher(
         "teacher", "robustbench", name=name, model_dir=str(model_dir), dataset=dataset,
         threat_model=threat_model, trust_pickle=trust_pickle, **params,
     )
-    num_classes = 100 if dataset == "cifar100" else 10
-    return loader.load(num_classes=num_classes, in_chans=3)
+    return loader.load(num_classes=loader.num_classes, in_chans=3)
 
 
 def load_recipe(path: str | Path, overrides: Iterable[str] = ()):
@@ -80,36 +62,3 @@ def evaluate(run_dir_or_model: Any, **kwargs: Any) -> dict[str, Any]:
     from advdistill.evaluation.api import evaluate as _evaluate
 
     return _evaluate(run_dir_or_model, **kwargs)
-
-
-# -- builders shared by training and evaluation --------------------------------------------
-
-def load_data(recipe: Any):
-    """The recipe's data set, checked for the layout the engine expects."""
-    splits = recipe.data.build().load()
-    for split in ("train", "test"):
-        x, y = getattr(splits, f"{split}_x"), getattr(splits, f"{split}_y")
-        if x.dim() != 4 or str(x.dtype) != "torch.uint8" or y.shape[0] != x.shape[0]:
-            raise DataError(
-                f"dataset {recipe.data.name!r} returned {split} images {tuple(x.shape)} {x.dtype}; "
-                "expected uint8 (N, C, H, W) with one label per image"
-            )
-    return splits
-
-
-def build_student(recipe: Any, info: Any):
-    return recipe.student.build().build(num_classes=info.num_classes, in_chans=info.in_chans)
-
-
-def build_teacher(recipe: Any, info: Any):
-    """The recipe's teacher, frozen and in eval mode, or None."""
-    from advdistill.torch_utils import freeze
-
-    if recipe.teacher is None:
-        return None
-    teacher = recipe.teacher.build().load(num_classes=info.num_classes, in_chans=info.in_chans)
-    return freeze(teacher)
-
-
-def build_labeled(refs: Mapping[str, Any]) -> dict[str, Any]:
-    return {label: ref.build() for label, ref in refs.items()}

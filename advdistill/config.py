@@ -119,22 +119,12 @@ class ScheduledValue:
         """Accept a number / ``"8/255"`` string (constant) or a table ``{kind = ..., ...}``."""
         if isinstance(value, ScheduledValue):
             return value
-        from advdistill.plugins import get_registry
-
-        registry = get_registry()
         if isinstance(value, Mapping):
-            params = dict(value)
-            kind = params.pop("kind", None)
-            if not isinstance(kind, str):
-                raise ValueError(
-                    "a schedule table needs kind = one of "
-                    f"{', '.join(map(repr, registry.names('schedule')))}"
-                )
+            kind, params = split_table(value, "schedule", "{kind = \"linear\", end = 20}")
         else:
             kind, params = "constant", {"value": as_float(value)}
-        cls_ = registry.get("schedule", kind)
-        config = build_config(cls_, params, where=f"schedule {kind!r}")
-        return cls(kind, config_to_dict(config), cls_(config))
+        schedule_cls, config = component_config("schedule", kind, params, where=f"schedule {kind!r}")
+        return cls(kind, config_to_dict(config), schedule_cls(config))
 
 
 def scheduled(default: Any, **kwargs: Any) -> Any:
@@ -194,31 +184,55 @@ def build_config(
         raise RecipeError(f"{where}: {exc}") from None
 
 
+def split_table(value: Any, kind: str, example: str) -> tuple[str, dict[str, Any]]:
+    """A component table ``{kind = "<name>", **params}`` → ``(name, params)``; the name must be registered.
+
+    :param example: a valid table, shown in the error (e.g. ``'{kind = "checkpoint", path = "..."}'``).
+    """
+    from advdistill.plugins import get_registry
+
+    registry = get_registry()
+    if not isinstance(value, Mapping) or not isinstance(value.get("kind"), str):
+        raise ValueError(
+            f"expected a table naming a registered {kind}, such as {example}; got {value!r}. "
+            f"A {kind} table needs kind = one of {', '.join(map(repr, registry.names(kind)))}."
+        )
+    params = dict(value)
+    name = params.pop("kind")
+    if (kind, name) not in registry:
+        names = registry.names(kind)
+        raise ValueError(f"unknown {kind} {name!r}.{did_you_mean(name, names)} Known {kind}s: {', '.join(names)}.")
+    return name, params
+
+
+def component_config(
+    kind: str, name: str, params: Mapping[str, Any], *, where: str | Callable[[str | None], str]
+) -> tuple[Any, Any]:
+    """The component registered as ``kind``/``name`` and its validated config (see :func:`build_config`).
+
+    ``name`` may be ``"base:variant"``: ``base`` is looked up and ``variant`` joins the parameters.
+    """
+    from advdistill.plugins import get_registry
+    from advdistill.registry import with_variant
+
+    component = get_registry().get(kind, name)
+    return component, build_config(component, with_variant(name, params), where=where)
+
+
 def component_table(kind: str, example: str) -> Callable[[Any], dict[str, Any] | None]:
     """attrs converter for a nested component table ``{kind = "...", ...}`` of ``kind`` (None passes).
 
     The table's ``kind`` is looked up in the registry and its parameters are validated by the
     component's config class, so a bad table fails when the recipe is loaded, naming the key;
-    the plain dict is kept (the component is built where it is used).
+    the plain dict is kept (the component is built where it is used, e.g. with
+    :func:`advdistill.components.build_from_table`).
     """
 
     def convert(value: Any) -> dict[str, Any] | None:
         if value is None:
             return None
-        if not isinstance(value, Mapping) or not isinstance(value.get("kind"), str):
-            raise ValueError(f"expected a table naming a registered {kind}, such as {example}; got {value!r}")
-        from advdistill.plugins import get_registry
-
-        registry = get_registry()
-        params = dict(value)
-        name = params.pop("kind")
-        if (kind, name) not in registry:
-            names = registry.names(kind)
-            raise ValueError(f"unknown {kind} {name!r}.{did_you_mean(name, names)} Known {kind}s: {', '.join(names)}.")
-        variant = name.partition(":")[2]
-        if variant:
-            params = {"variant": variant, **params}
-        build_config(registry.get(kind, name), params, where=f"{kind} {name!r}")
+        name, params = split_table(value, kind, example)
+        component_config(kind, name, params, where=f"{kind} {name!r}")
         return dict(value)
 
     return convert

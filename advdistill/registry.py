@@ -29,6 +29,21 @@ KINDS: dict[str, str] = {
 }
 
 
+def split_variant(name: str) -> tuple[str, str]:
+    """``"base:variant"`` → ``("base", "variant")``; a plain name → ``(name, "")``.
+
+    A recipe's ``kind = "timm:resnet18"`` looks up ``timm`` and passes ``variant = "resnet18"``.
+    """
+    base, _, variant = name.partition(":")
+    return base, variant
+
+
+def with_variant(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` plus ``variant`` when ``name`` is ``"base:variant"`` (what the component's config receives)."""
+    variant = split_variant(name)[1]
+    return {"variant": variant, **params} if variant else dict(params)
+
+
 class Register(Protocol):
     """The callable each registration hook receives."""
 
@@ -154,12 +169,12 @@ class Registry:
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         kind, name = key
-        return name.partition(":")[0] in self._items.get(kind, {})
+        return split_variant(name)[0] in self._items.get(kind, {})
 
     def spec(self, kind: str, name: str) -> ComponentSpec:
         """The spec registered as ``name``; ``"base:variant"`` names look up ``base``."""
         items = self._kind(kind)
-        base = name.partition(":")[0] if isinstance(name, str) else name
+        base = split_variant(name)[0] if isinstance(name, str) else name
         if base not in items:
             hint = did_you_mean(str(base), items) or (
                 f" Known: {', '.join(sorted(items))}." if items else " No plugin registers any."

@@ -24,7 +24,7 @@ import torch
 from attrs import define
 
 from advdistill import __version__
-from advdistill.api import build_labeled, build_student, build_teacher, load_data
+from advdistill.components import build_labeled, build_student, build_teacher, load_data
 from advdistill.engine.checkpoint import (
     load_training_state,
     load_weights,

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from advdistill import __version__
-from advdistill.api import build, build_labeled, build_student, build_teacher, load_data
+from advdistill.components import build, build_labeled, build_student, build_teacher, load_data
 from advdistill.engine.checkpoint import load_weights
 from advdistill.errors import CheckpointError, RecipeError
 from advdistill.evaluation.plots import write_run_plots

@@ -17,6 +17,7 @@ from advdistill.config import (
     as_float,
     as_float_tuple,
     build_config,
+    component_config,
     config_to_dict,
     in_range,
     one_of,
@@ -211,11 +212,7 @@ def _component(
             f"{locate(*section, 'kind')}: unknown {kind} {name!r}.{did_you_mean(name, registry.names(kind))} "
             f"Run `advdistill plugins` to list all {kind}s."
         )
-    component = registry.get(kind, name)
-    variant = name.partition(":")[2]
-    if variant:
-        params = {"variant": variant, **params}
-    config = build_config(component, params, where=lambda key: locate(*section, *filter(None, [key])))
+    _, config = component_config(kind, name, params, where=lambda key: locate(*section, *filter(None, [key])))
     return ComponentRef(".".join(section), kind, name, config)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from attrs import define, field
 from attrs.validators import ge, instance_of, optional
 
-from advdistill.api import build
+from advdistill.components import build
 from advdistill.config import as_float
 from advdistill.errors import TrainingError
 from advdistill.evaluation.runner import run_metrics

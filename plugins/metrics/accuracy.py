@@ -6,7 +6,7 @@ import torch
 from attrs import define, field
 from attrs.validators import ge, instance_of, optional
 
-from advdistill.api import build
+from advdistill.components import build
 from advdistill.config import one_of, optional_float, positive_or_none
 from advdistill.interfaces import Metric
 from advdistill.losses import accuracy_count

@@ -8,7 +8,7 @@ from typing import Any
 from attrs import define, field
 from attrs.validators import deep_iterable, ge, instance_of
 
-from advdistill.api import build
+from advdistill.components import build
 from advdistill.config import as_float, as_float_tuple, build_config, positive_or_none
 from advdistill.errors import RecipeError
 from advdistill.interfaces import Metric

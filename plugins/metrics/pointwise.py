@@ -9,7 +9,7 @@ import torch
 from attrs import define, field
 from attrs.validators import ge, instance_of, optional
 
-from advdistill.api import build
+from advdistill.components import build, build_from_table
 from advdistill.config import as_float, component_table, in_range
 from advdistill.interfaces import Attack, Metric
 from advdistill_plugins.metrics.common import uniform_perturbation
@@ -52,10 +52,7 @@ class Pointwise(Metric):
         """The attack making δ for ``pointwise_adv``."""
         cfg = self.config
         if cfg.attack is not None:
-            params = dict(cfg.attack)
-            kind = params.pop("kind")
-            params.setdefault("steps", cfg.adv_steps)
-            return build("attack", kind, **params)
+            return build_from_table("attack", {"steps": cfg.adv_steps, **cfg.attack})
         ref = getattr(recipe, "attack", None)
         if ref is None:
             return build("attack", "pgd", steps=cfg.adv_steps)

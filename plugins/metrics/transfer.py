@@ -10,7 +10,7 @@ from attrs import define, field
 from attrs.validators import instance_of
 from torch import nn
 
-from advdistill.api import build
+from advdistill.components import build_from_table
 from advdistill.config import component_table
 from advdistill.errors import RecipeError
 from advdistill.interfaces import Metric
@@ -54,9 +54,7 @@ class Transfer(Metric):
                     "metric 'transfer': surrogate = \"teacher\" but the recipe has no [teacher] table"
                 )
             return ctx.teacher
-        params = dict(spec)
-        loader = build("teacher", params.pop("kind"), **params)
-        model = loader.load(num_classes=ctx.num_classes(), in_chans=int(ctx.images.shape[1]))
+        model = build_from_table("teacher", spec).load(num_classes=ctx.num_classes(), in_chans=int(ctx.images.shape[1]))
         return freeze(model).to(ctx.device)
 
     def evaluate(self, ctx):

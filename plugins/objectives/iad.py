@@ -100,11 +100,10 @@ class IAD(Objective):
     def standard_teacher(self, ctx) -> torch.nn.Module:
         """IAD-II's standard teacher, loaded through its teacher plugin on first use, frozen."""
         if self._standard_teacher is None:
-            from advdistill.api import build
+            from advdistill.components import build_from_table
             from advdistill.torch_utils import freeze
 
-            params = dict(self.config.standard_teacher)
-            loader = build("teacher", params.pop("kind"), **params)
+            loader = build_from_table("teacher", self.config.standard_teacher)
             num_classes = ctx.teacher_logits(1.0).shape[1]  # cached; never a student forward here
             model = loader.load(num_classes=num_classes, in_chans=ctx.x.shape[1])
             self._standard_teacher = freeze(model).to(ctx.x.device)

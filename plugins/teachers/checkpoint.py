@@ -10,7 +10,7 @@ from typing import Any
 from attrs import define, field
 from attrs.validators import instance_of, optional
 
-from advdistill.api import build
+from advdistill.components import build_from_table
 from advdistill.engine.checkpoint import load_weights
 from advdistill.errors import CheckpointError, RecipeError
 from advdistill.interfaces import TeacherLoader
@@ -49,8 +49,6 @@ class CheckpointTeacher(TeacherLoader):
                 f"[teacher] checkpoint not found: {path}. Train the teacher first (advdistill train ...) "
                 "or fix [teacher] path."
             )
-        arch = self._architecture(path)
-        kind = arch.pop("kind")
-        model = build("model", kind, **arch).build(num_classes=num_classes, in_chans=in_chans)
+        model = build_from_table("model", self._architecture(path)).build(num_classes=num_classes, in_chans=in_chans)
         load_weights(path, model)
         return freeze(model)

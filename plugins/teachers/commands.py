@@ -79,7 +79,7 @@ def convert(
     you trust. The weights are unwrapped (state_dict / model_state_dict, module. / model.
     prefixes) and must load strictly into the architecture before anything is written.
     """
-    from advdistill.api import build
+    from advdistill.components import build_from_table
     from advdistill.engine.checkpoint import load_state_strict, save_weights
     from advdistill.io import atomic_write_text
     from advdistill_plugins.teachers.files import drop_redundant_buffers, read_state_dict, sha256_file
@@ -94,9 +94,8 @@ def convert(
     if params and entry is not None:
         raise click.UsageError(f"--param is for model kinds; {arch} is a RobustBench name (fixed model)")
     model_table.update(_parse_params(params))
-    kwargs = {k: v for k, v in model_table.items() if k != "kind"}
     try:
-        model = build("model", model_table["kind"], **kwargs).build(
+        model = build_from_table("model", model_table).build(
             num_classes=DATASET_CLASSES[dataset], in_chans=3
         )
     except (RecipeError, PluginError) as exc:

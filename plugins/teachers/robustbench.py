@@ -20,7 +20,7 @@ from typing import Any
 from attrs import define, field
 from attrs.validators import instance_of, optional
 
-from advdistill.api import build
+from advdistill.components import build_from_table
 from advdistill.config import one_of
 from advdistill.engine.checkpoint import load_state_strict, read_metadata
 from advdistill.errors import CheckpointError, RecipeError, did_you_mean
@@ -179,6 +179,11 @@ class RobustBenchTeacher(TeacherLoader):
 
     Config = RobustBenchConfig
 
+    @property
+    def num_classes(self) -> int:
+        """The number of classes of the teacher's data set (10 for CIFAR-10, 100 for CIFAR-100)."""
+        return DATASET_CLASSES[self.config.dataset]
+
     def architecture(self) -> dict[str, Any]:
         """The model table of the teacher's architecture (``kind`` plus parameters)."""
         cfg = self.config
@@ -269,9 +274,7 @@ class RobustBenchTeacher(TeacherLoader):
             path, trust_pickle=cfg.trust_pickle, refusal=self._refusal(path),
             convert_hint=f"Convert it once: {self._convert(path)}",
         )
-        arch = self.architecture()
-        kind = arch.pop("kind")
-        model = build("model", kind, **arch).build(num_classes=num_classes, in_chans=in_chans)
+        model = build_from_table("model", self.architecture()).build(num_classes=num_classes, in_chans=in_chans)
         state = drop_redundant_buffers(model, state, source=str(path))
         load_state_strict(model, state, source=f"{path} ({cfg.name}, {cfg.dataset})")
         if not is_safetensors(path):

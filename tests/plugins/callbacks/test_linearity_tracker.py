@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 import advdistill as ad
-from advdistill.api import build_student, load_data
+from advdistill.components import build_student, load_data
 from advdistill.engine.checkpoint import load_weights
 from advdistill_plugins.metrics.common import uniform_perturbation
 from advdistill_plugins.metrics.linearity import taylor_remainder

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 import advdistill as ad
-from advdistill.api import build_student, load_data
+from advdistill.components import build_student, load_data
 from advdistill.engine.checkpoint import load_weights, read_metadata
 from advdistill.errors import TrainingError
 from advdistill.evaluation.runner import run_metrics

@@ -1,0 +1,70 @@
+"""Building components: by name, from a recipe table, and the pieces every run needs.
+
+Training, evaluation and the public API all build through here, so the rules (a
+``"base:variant"`` name, parameters validated by the component's config class, teachers
+frozen) are written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from advdistill.config import component_config, split_table
+from advdistill.errors import DataError, RecipeError
+
+
+def build(kind: str, name: str, /, **params: Any) -> Any:
+    """Build a component by name; ``params`` are validated by its config class.
+
+    ``kind`` and ``name`` are positional-only, so that a component may itself have a
+    parameter called ``name`` (e.g. the ``robustbench`` teacher).
+
+    Example::
+
+        attack = ad.build("attack", "pgd", eps="8/255", steps=20)
+    """
+    component, config = component_config(kind, name, params, where=f"{kind} {name!r}")
+    return component(config)
+
+
+def build_from_table(kind: str, table: Mapping[str, Any], *, example: str = '{kind = "..."}') -> Any:
+    """Build a component from a recipe table ``{kind = "<name>", **params}`` (e.g. a teacher table)."""
+    try:
+        name, params = split_table(table, kind, example)
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from None
+    return build(kind, name, **params)
+
+
+def build_labeled(refs: Mapping[str, Any]) -> dict[str, Any]:
+    """Build each labelled component of a recipe section (``[aux.<label>]``, ``[callbacks.<label>]``)."""
+    return {label: ref.build() for label, ref in refs.items()}
+
+
+def load_data(recipe: Any):
+    """The recipe's data set, checked for the layout the engine expects."""
+    splits = recipe.data.build().load()
+    for split in ("train", "test"):
+        x, y = getattr(splits, f"{split}_x"), getattr(splits, f"{split}_y")
+        if x.dim() != 4 or str(x.dtype) != "torch.uint8" or y.shape[0] != x.shape[0]:
+            raise DataError(
+                f"dataset {recipe.data.name!r} returned {split} images {tuple(x.shape)} {x.dtype}; "
+                "expected uint8 (N, C, H, W) with one label per image"
+            )
+    return splits
+
+
+def build_student(recipe: Any, info: Any):
+    """A freshly initialised student for the data set described by ``info``."""
+    return recipe.student.build().build(num_classes=info.num_classes, in_chans=info.in_chans)
+
+
+def build_teacher(recipe: Any, info: Any):
+    """The recipe's teacher, frozen and in eval mode, or None."""
+    from advdistill.torch_utils import freeze
+
+    if recipe.teacher is None:
+        return None
+    teacher = recipe.teacher.build().load(num_classes=info.num_classes, in_chans=info.in_chans)
+    return freeze(teacher)
