@@ -12,40 +12,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from attrs import define
 
+from advdistill.progress import Progress
+
 if TYPE_CHECKING:
     import torch
     from torch import Tensor, nn
 
-    from advdistill.engine.context import StepContext
+    from advdistill.context import StepContext
     from advdistill.evaluation.context import EvalContext
 
-
-@define(frozen=True)
-class Progress:
-    """Where training stands; schedules are functions of it.
-
-    ``epoch`` counts from 1 (the official loops run ``range(1, E + 1)``), so the first
-    epoch of an ``E``-epoch run has ``epoch / epochs == 1 / E`` and the last exactly 1.
-    """
-
-    epoch: int
-    epochs: int
-    step_in_epoch: int = 0
-    steps_per_epoch: int = 1
-
-    @property
-    def global_step(self) -> int:
-        return (self.epoch - 1) * self.steps_per_epoch + self.step_in_epoch
-
-    @property
-    def fraction(self) -> float:
-        """Epoch-granular progress ``epoch / epochs`` in (0, 1]."""
-        return self.epoch / self.epochs
-
-    @property
-    def continuous_epoch(self) -> float:
-        """Epochs completed so far, counting the current step (for per-step schedules)."""
-        return (self.epoch - 1) + (self.step_in_epoch + 1) / self.steps_per_epoch
+__all__ = [
+    "Attack", "AuxLoss", "Callback", "Component", "DataSplits", "DatasetInfo", "DatasetSource", "Metric",
+    "ModelFactory", "Objective", "Progress", "Schedule", "TeacherLoader",
+]
 
 
 class Component:

@@ -7,7 +7,7 @@ up here by ``(kind, name)`` and never imports a built-in plugin directly.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from attrs import define, field
@@ -201,5 +201,3 @@ class Registry:
                 f"Unknown component kind {kind!r}.{did_you_mean(kind, KINDS)} Kinds: {', '.join(KINDS)}."
             ) from None
 
-
-RegisterHook = Callable[[Register], None]

@@ -25,14 +25,13 @@ from attrs import define
 
 from advdistill import __version__
 from advdistill.components import build_labeled, build_student, build_teacher, load_data
+from advdistill.context import StepContext
 from advdistill.engine.checkpoint import (
     load_training_state,
     load_weights,
-    read_metadata,
     save_training_state,
     save_weights,
 )
-from advdistill.engine.context import StepContext
 from advdistill.engine.data import InMemoryLoader, epoch_seed
 from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
 from advdistill.errors import CheckpointError, TrainingError
@@ -344,6 +343,3 @@ class Trainer:
         return evaluate_run(
             self.out_dir, recipe=self.recipe, student=self.student, teacher=self.teacher, splits=self.splits
         )
-
-    def checkpoint_metadata(self, name: str = "last") -> dict[str, Any]:
-        return read_metadata(self.ckpt_dir / f"{name}.safetensors")

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 import torch
-from attrs import define, field
+from attrs import define
 from torch import Tensor, nn
 
 from advdistill.engine.data import InMemoryLoader
@@ -34,7 +34,6 @@ class EvalContext:
     seed: int = 0
     show_progress: bool = True
     label: str = ""
-    extras: dict[str, Any] = field(factory=dict)
 
     @property
     def n_examples(self) -> int:

@@ -113,8 +113,7 @@ class IterativeAttack(Attack):
         progress = getattr(context, "progress", None)
         if cfg.warmup_epochs <= 0 or progress is None:
             return cfg.eps, cfg.step_size
-        done = (progress.epoch - 1) + (progress.step_in_epoch + 1) / progress.steps_per_epoch
-        factor = min(1.0, done / cfg.warmup_epochs)
+        factor = min(1.0, progress.continuous_epoch / cfg.warmup_epochs)
         return cfg.eps * factor, cfg.step_size * factor
 
     def random_start(self, x: Tensor, generator: torch.Generator, eps: float | None = None) -> Tensor:

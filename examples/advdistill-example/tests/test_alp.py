@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import advdistill as ad
-from advdistill.engine.context import StepContext
+from advdistill.context import StepContext
 from advdistill.interfaces import Progress
 from advdistill.testing import check_objective
 

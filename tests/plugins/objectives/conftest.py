@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from advdistill.engine.context import StepContext
+from advdistill.context import StepContext
 from advdistill.interfaces import Progress
 
 B, C = 5, 4

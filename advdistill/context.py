@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from advdistill.interfaces import Progress
+from advdistill.progress import Progress
 
 
 class StepContext:
