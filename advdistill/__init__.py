@@ -18,8 +18,7 @@ from advdistill.errors import (
     UnknownComponentError,
 )
 from advdistill.hookspecs import hookimpl
-
-__version__ = "0.1.0"
+from advdistill.version import __version__
 
 __all__ = [
     "AdvDistillError",

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from advdistill import __version__
 from advdistill.errors import AdvDistillError
+from advdistill.version import __version__
 
 SET_HELP = "Override a recipe value, e.g. --set optim.lr=0.05 --set aux.igdm.beta=2 (TOML value syntax)."
 

@@ -23,7 +23,6 @@ from typing import Any
 import torch
 from attrs import define
 
-from advdistill import __version__
 from advdistill.components import build_labeled, build_student, build_teacher, load_data
 from advdistill.context import StepContext
 from advdistill.engine.checkpoint import (
@@ -39,6 +38,7 @@ from advdistill.interfaces import Progress
 from advdistill.io import atomic_write_text
 from advdistill.recipe import Recipe, validate_for_training
 from advdistill.torch_utils import autocast, capture_rng, module_mode, resolve_device, restore_rng
+from advdistill.version import __version__
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from advdistill import __version__
 from advdistill.components import build, build_labeled, build_student, build_teacher, load_data
 from advdistill.engine.checkpoint import load_weights
 from advdistill.errors import CheckpointError, RecipeError
@@ -19,6 +18,7 @@ from advdistill.evaluation.report import REPORT_SCHEMA_VERSION, write_report
 from advdistill.evaluation.runner import run_metrics
 from advdistill.recipe import Recipe, load_recipe
 from advdistill.torch_utils import resolve_device
+from advdistill.version import __version__
 
 log = logging.getLogger(__name__)
 

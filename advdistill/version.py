@@ -1,0 +1,3 @@
+"""The version of advdistill (its own module, so that any layer can read it without importing the package API)."""
+
+__version__ = "0.1.0"
