@@ -14,6 +14,8 @@ from advdistill.registry import KINDS, Registry
 ENTRY_POINT_GROUP = "advdistill"
 #: Comma-separated plugin (entry-point) names that must not be loaded.
 DISABLE_ENV = "ADVDISTILL_DISABLE_PLUGINS"
+#: Entry points of ours that were renamed: the old name still works in ADVDISTILL_DISABLE_PLUGINS.
+RENAMED_PLUGINS = {"igdm": "aux_losses", "objectives": "methods"}
 
 _default_registry: Registry | None = None
 
@@ -32,7 +34,7 @@ def make_plugin_manager(
     pm.add_hookspecs(hookspecs)
     for name in os.environ.get(DISABLE_ENV, "").split(","):
         if name.strip():
-            pm.set_blocked(name.strip())
+            pm.set_blocked(RENAMED_PLUGINS.get(name.strip(), name.strip()))
     if load_entrypoints:
         try:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)

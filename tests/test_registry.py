@@ -52,9 +52,9 @@ def test_builtin_components_are_registered_through_entry_points():
 
     pm = make_plugin_manager()
     plugins = {name for name, _ in pm.list_name_plugin()}
-    assert {"attacks", "objectives", "igdm", "models", "datasets", "metrics"} <= plugins
+    assert {"attacks", "methods", "aux_losses", "models", "datasets", "metrics"} <= plugins
     ours = {pm.get_name(plugin) for plugin, dist in pm.list_plugin_distinfo() if dist.project_name == "advdistill"}
-    assert ours == {"attacks", "objectives", "igdm", "schedules", "models", "teachers", "datasets", "metrics",
+    assert ours == {"attacks", "methods", "aux_losses", "schedules", "models", "teachers", "datasets", "metrics",
                     "callbacks", "demo"}
 
 
@@ -79,10 +79,18 @@ def test_inline_plugin_and_duplicate_detection(register_plugin):
 def test_disable_plugins_env(monkeypatch):
     from advdistill.plugins import collect, make_plugin_manager
 
-    monkeypatch.setenv("ADVDISTILL_DISABLE_PLUGINS", "igdm, demo")
+    monkeypatch.setenv("ADVDISTILL_DISABLE_PLUGINS", "aux_losses, demo")
     registry = collect(make_plugin_manager())
     assert "igdm" not in registry.names("aux")
     assert "pgd" in registry.names("attack")
+
+
+@pytest.mark.parametrize(("old", "new"), [("igdm", "aux_losses"), ("objectives", "methods")])
+def test_renamed_plugins_can_still_be_disabled_by_their_old_name(monkeypatch, old, new):
+    from advdistill.plugins import make_plugin_manager
+
+    monkeypatch.setenv("ADVDISTILL_DISABLE_PLUGINS", old)
+    assert make_plugin_manager().is_blocked(new)
 
 
 def test_registration_imports_no_torch():

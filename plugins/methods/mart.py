@@ -1,4 +1,4 @@
-"""MART (Wang et al., ICLR 2020): misclassification-aware adversarial training."""
+"""MART (Wang et al., ICLR 2020): its inner maximization (``mart``) and its objective (``mart``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,20 @@ from attrs import define, field
 from advdistill.config import ScheduledValue, one_of, scheduled
 from advdistill.interfaces import Objective
 from advdistill.losses import weighted_kl_div
+from advdistill_plugins.attacks.base import IterativeAttack, NormalStartConfig
+
+
+class MARTInner(IterativeAttack):
+    """MART inner max: PGD on CE(f_S(x'), y) from x + 0.001·N(0, 1) (start not clamped).
+
+    As the official ``mart.py``; it averages the CE over the batch, which gives the same
+    signed steps as the sum used here (sign(∇ mean) = sign(∇ sum)).
+    """
+
+    Config = NormalStartConfig
+
+    def loss(self, model, x_adv, y, prepared, teacher):
+        return F.cross_entropy(model(x_adv).float(), y, reduction="sum")
 
 
 @define(frozen=True, kw_only=True)

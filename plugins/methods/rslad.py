@@ -1,4 +1,4 @@
-"""RSLAD (Zi et al., ICCV 2021): robust soft labels of the teacher as the only target."""
+"""RSLAD (Zi et al., ICCV 2021): its inner maximization (``rslad_kl``) and its objective (``rslad``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,27 @@ from attrs.validators import instance_of
 from advdistill.config import ScheduledValue, as_float, in_range, one_of, scheduled
 from advdistill.interfaces import Objective
 from advdistill.losses import kl_div
+from advdistill_plugins.attacks.base import IterativeAttack, NormalStartConfig
+
+
+class RSLADInner(IterativeAttack):
+    """RSLAD's inner maximization: ascend Σ KL(p_T(x) ‖ p_S(x')) from x + 0.001·N(0, 1).
+
+    The target is the teacher's soft label on the *clean* input, computed once per batch
+    (and shared with the objective through the step context).
+    """
+
+    Config = NormalStartConfig
+    requires_teacher = True
+
+    def prepare(self, model, x, y, teacher, context):
+        if context is not None:
+            return context.teacher_logits(0.0)
+        with torch.no_grad():
+            return teacher(x).float()
+
+    def loss(self, model, x_adv, y, prepared, teacher):
+        return kl_div(prepared, model(x_adv).float(), reduction="sum")
 
 
 @define(frozen=True, kw_only=True)

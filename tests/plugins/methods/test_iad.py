@@ -131,7 +131,7 @@ def test_iad_config_errors_are_clear(params, match):
 
 def test_iad_config_round_trips_through_json():
     from advdistill.config import build_config, config_to_dict
-    from advdistill_plugins.objectives.iad import IAD
+    from advdistill_plugins.methods.iad import IAD
 
     table = {"kind": "checkpoint", "path": "runs/st/checkpoints/best.safetensors"}
     config = build_config(IAD, {"form": "II", "standard_teacher": table}, where="test")

@@ -1,4 +1,4 @@
-"""PGD-AT (Madry et al. 2018)."""
+"""PGD-AT (Madry et al. 2018): its objective (``pgd_at``); the inner maximization is ``pgd``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""TRADES (Zhang et al., ICML 2019)."""
+"""TRADES (Zhang et al., ICML 2019): its inner maximization (``trades_kl``) and its objective (``trades``)."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from attrs import define, field
 from attrs.validators import instance_of
@@ -9,6 +10,24 @@ from attrs.validators import instance_of
 from advdistill.config import ScheduledValue, scheduled
 from advdistill.interfaces import Objective
 from advdistill.losses import kl_div
+from advdistill_plugins.attacks.base import IterativeAttack, NormalStartConfig
+
+
+class TRADESInner(IterativeAttack):
+    """TRADES inner max: ascend Σ KL(p_S(x) ‖ p_S(x')) from x + 0.001·N(0, 1) (start not clamped).
+
+    As the official ``trades.py``: the target p_S(x) is the student on the clean batch in the
+    attack's BN mode (eval by default), constant during the ascent; the KL is summed.
+    """
+
+    Config = NormalStartConfig
+
+    def prepare(self, model, x, y, teacher, context):
+        with torch.no_grad():
+            return model(x).float()
+
+    def loss(self, model, x_adv, y, prepared, teacher):
+        return kl_div(prepared, model(x_adv).float(), reduction="sum")
 
 
 @define(frozen=True, kw_only=True)

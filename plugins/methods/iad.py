@@ -1,4 +1,4 @@
-"""IAD (Zhu et al., ICLR 2022): introspective adversarial distillation, forms IAD-I and IAD-II."""
+"""IAD (Zhu et al., ICLR 2022), forms IAD-I and IAD-II: its objective (``iad``); the inner maximization is ``pgd``."""
 
 from __future__ import annotations
 

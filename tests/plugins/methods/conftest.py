@@ -1,4 +1,4 @@
-"""Fixtures for objective formula tests: tiny fixed models, tensors and step contexts."""
+"""Fixtures for the methods' formula tests: tiny fixed models, tensors and step contexts."""
 
 from __future__ import annotations
 
@@ -24,6 +24,16 @@ class Affine(torch.nn.Module):
 
     def forward(self, x):
         return x.flatten(1) @ self.weight.T + self.bias
+
+
+@pytest.fixture
+def edge_batch(batch):
+    """The shared batch with some pixels exactly at 0 and 1, where clamping the attack's start matters."""
+    x, y = batch
+    x = x.clone()
+    x[:, :, :2] = 0.0
+    x[:, :, -2:] = 1.0
+    return x, y
 
 
 @pytest.fixture

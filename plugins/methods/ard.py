@@ -1,4 +1,4 @@
-"""ARD (Goldblum et al., AAAI 2020): adversarially robust distillation."""
+"""ARD (Goldblum et al., AAAI 2020): its objective (``ard``); its inner maximization is PGD on the student (``pgd``)."""
 
 from __future__ import annotations
 

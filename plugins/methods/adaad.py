@@ -1,4 +1,4 @@
-"""AdaAD (Huang et al., CVPR 2023): adaptive adversarial distillation."""
+"""AdaAD (Huang et al., CVPR 2023): its inner maximization (``adaad_kl``) and its objective (``adaad``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,22 @@ from attrs import define, field
 from advdistill.config import ScheduledValue, one_of, scheduled
 from advdistill.interfaces import Objective
 from advdistill.losses import kl_div
+from advdistill_plugins.attacks.base import IterativeAttack, NormalStartConfig
+
+
+class AdaADInner(IterativeAttack):
+    """AdaAD inner max: ascend Σ KL(p_T(x') ‖ p_S(x')) from x + 0.001·N(0, 1) (start not clamped).
+
+    The teacher sees the same perturbed input and is *not* detached, as in the official
+    ``adaad_inner_loss``: the input gradient flows through both networks (detaching the
+    teacher changes x_adv noticeably). Each step costs a forward and backward of the teacher.
+    """
+
+    Config = NormalStartConfig
+    requires_teacher = True
+
+    def loss(self, model, x_adv, y, prepared, teacher):
+        return kl_div(teacher(x_adv).float(), model(x_adv).float(), reduction="sum")
 
 
 @define(frozen=True, kw_only=True)

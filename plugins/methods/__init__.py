@@ -1,0 +1,35 @@
+"""Training methods, one module each: a method's own inner maximization (when it has one) and
+its objective, registered together. Method-agnostic attacks (PGD, VMI-FGSM, the iterative base)
+live in ``advdistill_plugins.attacks``."""
+
+from advdistill import hookimpl
+
+
+@hookimpl
+def register_attacks(register):
+    register("trades_kl", "advdistill_plugins.methods.trades:TRADESInner",
+             summary="TRADES inner max: KL(p_S(x) || p_S(x')) from x + 0.001·N(0,1)")
+    register("mart", "advdistill_plugins.methods.mart:MARTInner",
+             summary="MART inner max: CE on the student from x + 0.001·N(0,1), start not clamped")
+    register("rslad_kl", "advdistill_plugins.methods.rslad:RSLADInner",
+             summary="RSLAD inner max: KL(p_T(x) || p_S(x')), the teacher's clean soft label as target")
+    register("adaad_kl", "advdistill_plugins.methods.adaad:AdaADInner",
+             summary="AdaAD inner max: KL(p_T(x') || p_S(x')), teacher in the loop (not detached)")
+
+
+@hookimpl
+def register_objectives(register):
+    register("pgd_at", "advdistill_plugins.methods.pgd_at:PGDAT",
+             summary="Madry PGD-AT: CE(f_S(x_adv), y)")
+    register("trades", "advdistill_plugins.methods.trades:TRADES",
+             summary="TRADES: CE(S(x), y) + β·KL(S(x) || S(x_adv)), β = 6")
+    register("mart", "advdistill_plugins.methods.mart:MART",
+             summary="MART: BCE(S(x_adv), y) + β·KL(S(x) || S(x_adv))·(1 − p_y(x)), β = 6")
+    register("ard", "advdistill_plugins.methods.ard:ARD",
+             summary="ARD: α·τ²·KL(T(x)/τ || S(x_adv)/τ) + (1 − α)·CE(S(x), y), τ = 30, α = 1")
+    register("iad", "advdistill_plugins.methods.iad:IAD",
+             summary="IAD-I / IAD-II: teacher trusted by p_T(y|x_adv)^β, the student itself by the rest")
+    register("rslad", "advdistill_plugins.methods.rslad:RSLAD",
+             summary="RSLAD: 5/6 KL(T(x) || S(x_adv)) + 1/6 KL(T(x) || S(x)), official elementwise form")
+    register("adaad", "advdistill_plugins.methods.adaad:AdaAD",
+             summary="AdaAD: α·KL(T(x_adv) || S(x_adv)) + (1 − α)·KL(T(x) || S(x)), α = 1")
