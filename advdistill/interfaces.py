@@ -15,6 +15,8 @@ from attrs import define
 from advdistill.progress import Progress
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
     from torch import Tensor, nn
 
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Attack", "AuxLoss", "Callback", "Component", "DataSplits", "DatasetInfo", "DatasetSource", "Metric",
-    "ModelFactory", "Objective", "Progress", "Schedule", "TeacherLoader",
+    "ModelFactory", "Objective", "Progress", "RunState", "Schedule", "TeacherLoader",
 ]
 
 
@@ -157,23 +159,50 @@ class Metric(Component, abc.ABC):
         """Evaluate ``ctx.model`` on ``ctx.batches()`` and return ``{report_key: value}``."""
 
 
+@define(kw_only=True)
+class RunState:
+    """What a callback sees of the run it is called from (the engine updates ``epoch``).
+
+    Read it; do not replace its fields. ``student`` is the bare model (not wrapped by DDP),
+    in train mode during training: a callback that evaluates it switches to eval mode for
+    the evaluation and back (``advdistill.torch_utils.module_mode``).
+    """
+
+    #: the resolved recipe (``recipe.name``, ``recipe.attack``, ``recipe.eval``, ...)
+    recipe: Any
+    #: the run directory
+    out_dir: Path
+    device: torch.device
+    student: nn.Module
+    #: the frozen teacher, or None
+    teacher: nn.Module | None
+    #: the data set (:class:`DataSplits`): training and test images as uint8, labels
+    data: DataSplits
+    epochs: int
+    steps_per_epoch: int
+    #: the current epoch (from 1); 0 before the first
+    epoch: int = 0
+    #: this process writes files and logs (rank 0, or the only process)
+    is_main: bool = True
+
+
 class Callback(Component):
-    """Hooks on training events; every method is optional."""
+    """Hooks on training events; every method is optional. ``run`` is the :class:`RunState`."""
 
     #: callbacks run in ascending order (display callbacks use a high order to see every result)
     order: ClassVar[int] = 0
 
-    def on_train_start(self, run: Any) -> None:
+    def on_train_start(self, run: RunState) -> None:
         """Called once before the first epoch (also when resuming)."""
 
-    def on_epoch_start(self, run: Any, epoch: int) -> None:
+    def on_epoch_start(self, run: RunState, epoch: int) -> None:
         """Called before each epoch."""
 
-    def on_step_end(self, run: Any, step: Any) -> None:
+    def on_step_end(self, run: RunState, step: Any) -> None:
         """Called after each optimizer step; ``step.loss`` is a device tensor (no sync)."""
 
-    def on_epoch_end(self, run: Any, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, run: RunState, record: dict[str, Any]) -> None:
         """Called after each epoch; may add entries to ``record`` (e.g. evaluation results)."""
 
-    def on_train_end(self, run: Any) -> None:
+    def on_train_end(self, run: RunState) -> None:
         """Called once after the last epoch."""

@@ -34,7 +34,7 @@ from advdistill.engine.checkpoint import (
 from advdistill.engine.data import InMemoryLoader, epoch_seed
 from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
 from advdistill.errors import CheckpointError, TrainingError
-from advdistill.interfaces import Progress
+from advdistill.interfaces import Progress, RunState
 from advdistill.io import atomic_write_text
 from advdistill.recipe import Recipe, validate_for_training
 from advdistill.torch_utils import autocast, capture_rng, module_mode, resolve_device, restore_rng
@@ -118,6 +118,11 @@ class Trainer:
 
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.state = RunState(
+            recipe=recipe, out_dir=self.out_dir, device=self.device, student=self.student, teacher=self.teacher,
+            data=self.splits, epochs=self.cfg.epochs, steps_per_epoch=self.steps_per_epoch,
+            is_main=self.dist.is_main,
+        )
         self.start_epoch = 1
         self.best: float | None = None
         self.best_epoch: int | None = None
@@ -203,21 +208,22 @@ class Trainer:
             recipe_json = {**self.recipe.to_dict(), "recipe_hash": self.recipe.hash, "advdistill_version": __version__}
             atomic_write_text(self.out_dir / "recipe.json", json.dumps(recipe_json, indent=2) + "\n")
         for cb in callbacks:
-            cb.on_train_start(self)
+            cb.on_train_start(self.state)
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):
+            self.state.epoch = epoch
             for cb in callbacks:
-                cb.on_epoch_start(self, epoch)
+                cb.on_epoch_start(self.state, epoch)
             record = self.train_epoch(epoch)
             if main:
                 for cb in callbacks:
-                    cb.on_epoch_end(self, record)
+                    cb.on_epoch_end(self.state, record)
                 self._update_best(record)
                 # the record goes first: a resume truncates metrics.jsonl to the checkpoint's epoch
                 self.append_metrics(record)
                 self._save(epoch, improved=record.get("best", False))
             barrier(self.dist)
         for cb in callbacks:
-            cb.on_train_end(self)
+            cb.on_train_end(self.state)
         if main and self.recipe.eval.at_end:
             self.final_evaluation()
         barrier(self.dist)
@@ -257,7 +263,7 @@ class Trainer:
                     })
             if self.dist.is_main:
                 for cb in self.callbacks.values():
-                    cb.on_step_end(self, info)
+                    cb.on_step_end(self.state, info)
         steps = step + 1
         loss_sum = all_reduce(loss_sum, self.dist)
         return {

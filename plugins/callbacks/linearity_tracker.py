@@ -35,10 +35,10 @@ class LinearityTracker(Callback):
     def on_epoch_end(self, run, record):
         cfg = self.config
         epoch = record["epoch"]
-        if epoch % cfg.every and epoch != run.cfg.epochs:
+        if epoch % cfg.every and epoch != run.epochs:
             return
         metric = LinearityConfig(eps=cfg.eps, normalization=cfg.normalization)
-        loader = InMemoryLoader(run.splits.test_x, run.splits.test_y, batch_size=cfg.batch_size,
+        loader = InMemoryLoader(run.data.test_x, run.data.test_y, batch_size=cfg.batch_size,
                                 device=run.device, limit=cfg.limit)
         generator = torch.Generator(device=run.device).manual_seed(cfg.seed)
         with module_mode(run.student, False), no_param_grad(run.student):

@@ -43,10 +43,10 @@ class PeriodicEval(Callback):
 
     def on_epoch_end(self, run, record):
         epoch = record["epoch"]
-        if epoch % self.config.every and epoch != run.cfg.epochs:
+        if epoch % self.config.every and epoch != run.epochs:
             return
         values, errors, _ = run_metrics(
-            run.student, run.splits.test_x, run.splits.test_y, self.metrics, device=run.device,
+            run.student, run.data.test_x, run.data.test_y, self.metrics, device=run.device,
             batch_size=self.config.batch_size or run.recipe.eval.batch_size, limit=self.config.limit,
             show_progress=False,
         )

@@ -34,7 +34,7 @@ class ProgressBar(Callback):
             return
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {epoch}/{run.cfg.epochs}",
+        self.bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {epoch}/{run.epochs}",
                         leave=self.config.leave, unit="it", dynamic_ncols=True)
 
     def on_step_end(self, run, step):
@@ -54,5 +54,5 @@ class ProgressBar(Callback):
             self.bar.close()
             self.bar = None
         else:
-            print(f"[{run.recipe.name}] epoch {record['epoch']}/{run.cfg.epochs} "
+            print(f"[{run.recipe.name}] epoch {record['epoch']}/{run.epochs} "
                   f"{' '.join(parts)} ({record['seconds']:.1f} s)", file=sys.stderr, flush=True)
