@@ -2,8 +2,11 @@
 
 It holds the batch, the adversarial example and a cache of model outputs at points
 ``x + c·δ`` (``δ = x_adv − x``), so that losses sharing a forward pass (IGDM's
-``f(x + βδ)`` with β = 1 is the base method's ``f(x_adv)``) compute it once, and so that
-the points one loss asks for together go through the model in one batched call.
+``f(x + βδ)`` with β = 1 is the base method's ``f(x_adv)``) compute it once. The student
+sees each point in a forward of its own: in train mode its BatchNorm layers normalise with
+the statistics of the batch they see, and two points in one batch would share them (the
+official codes call the student once per point). The teacher, in eval mode, gets every
+point it is asked for in one batched forward, which changes nothing but the speed.
 """
 
 from __future__ import annotations
@@ -74,16 +77,16 @@ class StepContext:
     def student_logits(self, *coeffs: float) -> Any:
         """Student logits (float32, with grad) at ``x + c·δ`` for each ``c``.
 
-        Points not yet cached go through the student together, in one batched forward.
-        Returns one tensor for one coefficient, else a tuple in the order asked.
+        Each point not yet cached is its own forward (train-mode BatchNorm statistics never
+        mix points). Returns one tensor for one coefficient, else a tuple in the order asked.
         """
-        return self._logits(self.student, self._student_cache, coeffs, grad=True)
+        return self._logits(self.student, self._student_cache, coeffs, grad=True, batched=False)
 
     def teacher_logits(self, *coeffs: float) -> Any:
         """Teacher logits (float32, no grad) at ``x + c·δ``; missing points in one batched call."""
         if self.teacher is None:
             raise RuntimeError("this loss needs a teacher, but the recipe has no [teacher]")
-        return self._logits(self.teacher, self._teacher_cache, coeffs, grad=False)
+        return self._logits(self.teacher, self._teacher_cache, coeffs, grad=False, batched=True)
 
     def prefetch_teacher(self, coeffs: Iterable[float]) -> None:
         """Compute the teacher at all ``coeffs`` (one batched forward) ahead of the losses."""
@@ -91,16 +94,18 @@ class StepContext:
         if coeffs and self.teacher is not None:
             self.teacher_logits(*coeffs)
 
-    def _logits(self, model: nn.Module, cache: dict[float, Tensor], coeffs: tuple, grad: bool) -> Any:
+    def _logits(
+        self, model: nn.Module, cache: dict[float, Tensor], coeffs: tuple, *, grad: bool, batched: bool
+    ) -> Any:
         coeffs = tuple(float(c) for c in coeffs)
         missing = [c for c in dict.fromkeys(coeffs) if c not in cache]
-        if missing:
-            inputs = [self.point(c) for c in missing]
-            batch = inputs[0] if len(inputs) == 1 else torch.cat(inputs)
-            with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-                out = model(batch).float()
-            for c, logits in zip(missing, out.split(self.x.shape[0])):
-                cache[c] = logits
+        groups = [missing] if batched and missing else [[c] for c in missing]
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            for group in groups:
+                inputs = [self.point(c) for c in group]
+                out = model(inputs[0] if len(inputs) == 1 else torch.cat(inputs)).float()
+                for c, logits in zip(group, out.split(self.x.shape[0])):
+                    cache[c] = logits
         result = tuple(cache[c] for c in coeffs)
         return result[0] if len(result) == 1 else result
 

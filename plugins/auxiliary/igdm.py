@@ -1,4 +1,4 @@
-"""Indirect Gradient Distillation Module (Lee, Cho & Kim, CVPR 2024), Eq. 8."""
+"""Indirect Gradient Distillation Module (Lee, Cho & Kim, ICLR 2025; arXiv:2312.03286), Eq. 8."""
 
 from __future__ import annotations
 
@@ -35,9 +35,10 @@ class IGDM(AuxLoss):
 
     As the official code: δ comes from the base method's inner maximization (detached);
     x ± δ are not clamped to [0, 1]; the teacher runs without gradients; D defaults to KL on
-    the softmax of the logit differences (batchmean, τ = 1). The two student points go
-    through one batched forward, the two teacher points through another; with β = 1 the
-    point x + βδ is x_adv itself, so the base method's forward of it is reused.
+    the softmax of the logit differences (batchmean, τ = 1). Each student point is its own
+    forward (train-mode BatchNorm statistics must not mix them, as in the official code); the
+    two teacher points go through one batched forward (eval mode); with β = 1 the point
+    x + βδ is x_adv itself, so the base method's forward of it is reused.
     """
 
     Config = IGDMConfig

@@ -77,7 +77,7 @@ def test_igdm_schedule_is_linear_from_epoch_one():
     assert constant.config.alpha(Progress(epoch=1, epochs=4)) == 2.0
 
 
-def test_igdm_reuses_the_adversarial_forward_and_batches_the_rest():
+def test_igdm_reuses_the_adversarial_forward_and_batches_the_teacher_points():
     calls = []
 
     class Counting(Linear):
@@ -95,6 +95,11 @@ def test_igdm_reuses_the_adversarial_forward_and_batches_the_rest():
     ad.build("aux", "igdm")(ctx)
     # student: only x - δ (x + δ is x_adv, cached); teacher: both points in one batch of 8
     assert sorted(calls) == [4, 8]
+    # β ≠ 1: each student point is a forward of its own; the teacher still gets one batch
+    ctx.set_adversarial((x + 0.05).clamp(0, 1))
+    calls.clear()
+    ad.build("aux", "igdm", beta=1.5, gamma=0.5)(ctx)
+    assert sorted(calls) == [4, 4, 8]
 
 
 def test_igdm_points_are_exact_for_beta_one():
@@ -106,3 +111,47 @@ def test_igdm_points_are_exact_for_beta_one():
     assert ctx.point(1.0) is ctx.x_adv and ctx.point(0.0) is x
     assert torch.equal(ctx.point(-1.0), x - (x_adv - x))
     assert not math.isnan(ctx.point(0.5).sum().item())
+
+
+class BNNet(torch.nn.Module):
+    """A student with BatchNorm: in train mode a forward's output depends on its whole batch."""
+
+    def __init__(self, seed):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.fc = torch.nn.Linear(4 * 12, 5)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.bn(self.conv(x))).flatten(1)) * 3
+
+
+@pytest.mark.parametrize("beta,gamma", [(1.5, 0.5), (1.0, 1.0), (2.0, 0.0)])
+def test_igdm_under_batchnorm_is_the_official_separate_forwards(beta, gamma):
+    """Official scripts: out_plus = student(x + βδ); out_minus = student(x − γδ), two calls in
+    train mode; the teacher (eval mode) may see both points in one batch."""
+    student, teacher = BNNet(0).train(), BNNet(1).eval().requires_grad_(False)
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(6, 1, 3, 4, generator=g)
+    x_adv = (x + 0.2 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    delta = x_adv - x
+    ctx = StepContext(x, torch.zeros(6, dtype=torch.long), student=student, teacher=teacher,
+                      progress=Progress(epoch=2, epochs=4))
+    ctx.set_adversarial(x_adv)
+    ours = ad.build("aux", "igdm", beta=beta, gamma=gamma, alpha=1.0)(ctx)
+
+    s_plus, s_minus = student(x + beta * delta), student(x - gamma * delta)  # two train-mode calls
+    with torch.no_grad():
+        t_plus, t_minus = teacher(x + beta * delta), teacher(x - gamma * delta)
+    p = torch.softmax(t_plus - t_minus, dim=1)
+    official = (p * (p.log() - torch.log_softmax(s_plus - s_minus, dim=1))).sum() / x.shape[0]
+    assert ours.item() == pytest.approx(official.item(), rel=1e-6, abs=1e-8)
+    g_ours = torch.autograd.grad(ours, student.conv.weight)[0]
+    g_official = torch.autograd.grad(official, student.conv.weight)[0]
+    assert torch.allclose(g_ours, g_official, rtol=1e-5, atol=1e-7)
+    # the test can tell: one batched train-mode forward of both points gives another value
+    joint = student(torch.cat([x + beta * delta, x - gamma * delta])).split(6)
+    batched = (p * (p.log() - torch.log_softmax(joint[0] - joint[1], dim=1))).sum() / x.shape[0]
+    if gamma > 0:
+        assert batched.item() != pytest.approx(official.item(), rel=1e-4)
