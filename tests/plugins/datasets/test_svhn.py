@@ -159,3 +159,10 @@ def test_wrong_contents_are_refused(tmp_path):
         scipy.io.savemat(train, {"X": x, "y": np.array(bad, dtype=np.float64).reshape(3, 1)})
         with pytest.raises(DataError, match=r"labels must be 1\.\.10"):
             load()
+
+
+def test_the_svhn_base_recipe_trains_on_the_files(tmp_path, train_data_base):
+    write(tmp_path / "svhn", "train", 8, 1)
+    write(tmp_path / "svhn", "test", 4, 2)
+    record = train_data_base("svhn", tmp_path)
+    assert record["epoch"] == 1 and set(record["eval"]) >= {"clean", "pgd"}

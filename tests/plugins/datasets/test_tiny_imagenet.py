@@ -198,3 +198,9 @@ def test_damaged_images_are_named(data_root):
     save(image, (1, 2, 3), size=32)
     with pytest.raises(DataError, match=f"{image.name} is 32x32 pixels; Tiny-ImageNet images are 64x64"):
         load(data_root)
+
+
+def test_the_tiny_imagenet_base_recipe_trains_on_the_folder(data_root, train_data_base):
+    record = train_data_base("tiny_imagenet", data_root)
+    assert record["epoch"] == 1 and set(record["eval"]) >= {"clean", "pgd"}
+    assert (data_root / CACHE_NAME).exists()
