@@ -81,6 +81,13 @@ def _require(path: Path, directory: Path) -> os.stat_result:
         ) from None
 
 
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not a text file ({exc}); extract {TINY_URL} again") from None
+
+
 def _jpegs(folder: Path) -> list[os.DirEntry]:
     with os.scandir(folder) as entries:
         found = [e for e in entries if e.is_file() and e.name.lower().endswith((".jpeg", ".jpg"))]
@@ -102,7 +109,7 @@ def scan(directory: Path) -> Layout:
     listing = _Listing()
     wnids_file = directory / "wnids.txt"
     listing.add("wnids.txt", _require(wnids_file, directory))
-    listed = [line.strip() for line in wnids_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    listed = [line.strip() for line in _lines(wnids_file) if line.strip()]
     wnids = tuple(sorted(set(listed)))
     if len(listed) != len(wnids) or len(wnids) != NUM_CLASSES:
         raise DataError(
@@ -143,7 +150,7 @@ def scan(directory: Path) -> Layout:
     on_disk = {entry.name: entry for entry in _jpegs(val_images)}
     test: list[tuple[str, int]] = []
     absent = []
-    for number, line in enumerate(annotations.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_lines(annotations), start=1):
         if not line.strip():
             continue
         fields = line.split("\t")

@@ -177,6 +177,13 @@ def test_class_count_mismatches(data_root):
         load(data_root)
 
 
+def test_a_binary_class_list_is_named(data_root):
+    wnids = data_root / "tiny-imagenet-200" / "wnids.txt"
+    wnids.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(DataError, match=r"wnids\.txt is not a text file"):
+        load(data_root)
+
+
 def test_bad_validation_annotations(data_root):
     folder = data_root / "tiny-imagenet-200"
     annotations = folder / "val" / "val_annotations.txt"
