@@ -11,5 +11,9 @@ def register_datasets(register):
              summary="CIFAR-10 from a local cifar-10-batches-py/ directory (python-pickle layout)")
     register("cifar100", "advdistill_plugins.datasets.cifar:CIFAR100",
              summary="CIFAR-100 from a local cifar-100-python/ directory (python-pickle layout)")
+    register("svhn", "advdistill_plugins.datasets.svhn:SVHN",
+             summary="SVHN digits from local train/test(/extra)_32x32.mat files (73,257 / 26,032 images)")
+    register("tiny_imagenet", "advdistill_plugins.datasets.tiny_imagenet:TinyImageNet",
+             summary="Tiny-ImageNet (200 classes, 64x64) from a local tiny-imagenet-200/ folder; val = test split")
     register("synthetic", "advdistill_plugins.datasets.synthetic:Synthetic",
              summary="random class-dependent images for tests and benchmarks (not a real data set)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from attrs.validators import instance_of
 
 from advdistill.errors import DataError
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
+from advdistill_plugins.datasets.local_files import expand_root, missing_file
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -35,14 +35,14 @@ class _CIFAR(DatasetSource):
     url: str
 
     def directory(self) -> Path:
-        root = Path(os.path.expandvars(os.path.expanduser(self.config.root)))
+        root = expand_root(self.config.root)
         return root if root.name == self.folder else root / self.folder
 
     def _missing(self, path: Path) -> DataError:
-        return DataError(
-            f"{self.name}: expected {path} (the python version of the data set, as extracted from "
-            f"{self.url}). Nothing is downloaded at run time: download and extract it yourself into "
-            f"{self.directory().parent}, or set [data] root to the directory that holds {self.folder}/."
+        return missing_file(
+            self.name, path, f"the python version of the data set, as extracted from {self.url}",
+            f"download and extract it yourself into {self.directory().parent}, "
+            f"or set [data] root to the directory that holds {self.folder}/",
         )
 
     def _read(self, names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:

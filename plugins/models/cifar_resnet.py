@@ -13,15 +13,27 @@ Why not timm's ``resnet18`` with a 3x3 stem? It computes the same function with 
 so that their released students load with ``strict=True``; it registers the architectures
 with timm (``adv_cifar_resnet18``, ``adv_cifar_resnet50``) so they build through
 ``timm.create_model`` like every other model.
+
+64x64 inputs (Tiny-ImageNet): ``stem = "tiny"`` keeps the 3x3 stride-1 stem and replaces the
+fixed 4x4 average pool by a global one (the last map is 8x8), as the Tiny-ImageNet
+PreAct-ResNet-18 of the HAT / DM-AT line of robust-training code does (``ti_preact_resnet``);
+``stem = "tiny_stride2"`` gives the stem conv stride 2 instead, so the stages see 32x32 maps and
+cost what they cost on CIFAR. All stems have the same parameters and state_dict keys.
 """
 
 from __future__ import annotations
 
 import torch.nn.functional as F
+from attrs import define, field
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import Tensor, nn
 
+from advdistill.config import one_of
+from advdistill.errors import RecipeError
 from advdistill_plugins.models.common import NormalizationConfig, TimmFactory, timm_cfg
+
+#: stem name -> (stride of the 3x3 stem conv, global average pool instead of the fixed 4x4 one)
+STEMS = {"cifar": (1, False), "tiny": (1, True), "tiny_stride2": (2, True)}
 
 
 class BasicBlock(nn.Module):
@@ -77,8 +89,9 @@ def _shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
 class CifarResNet(nn.Module):
     """CIFAR ResNet: (B, in_chans, 32, 32) images -> (B, num_classes) logits.
 
-    Other input sizes work as long as the last stage's map is 4x4 (32x32 inputs); the 4x4
-    average pool of the official code is kept, not replaced by a global pool.
+    With ``stem = "cifar"`` (the official code) the last stage's map must be 4x4 (28x28 to
+    32x32 inputs): its 4x4 average pool is kept, not replaced by a global pool. The
+    ``"tiny"`` / ``"tiny_stride2"`` stems pool globally, for 64x64 inputs (see the module doc).
     """
 
     def __init__(
@@ -87,11 +100,16 @@ class CifarResNet(nn.Module):
         num_blocks: tuple[int, int, int, int],
         num_classes: int = 10,
         in_chans: int = 3,
+        stem: str = "cifar",
     ) -> None:
         super().__init__()
+        if stem not in STEMS:
+            raise ValueError(f"stem must be one of {', '.join(map(repr, STEMS))}, got {stem!r}")
+        stride, self.global_pool = STEMS[stem]
+        self.stem = stem
         self.num_classes = num_classes
         self.in_planes = 64
-        self.conv1 = nn.Conv2d(in_chans, 64, 3, stride=1, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_chans, 64, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.layer1 = self._make_layer(block, 64, num_blocks[0], stride=1)
         self.layer2 = self._make_layer(block, 128, num_blocks[1], stride=2)
@@ -109,8 +127,22 @@ class CifarResNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        out = F.avg_pool2d(out, 4)
+        if self.global_pool:
+            out = out.mean(dim=(2, 3))
+        else:
+            self._check_cifar_map(out, x)
+            out = F.avg_pool2d(out, 4)
         return self.linear(out.flatten(1))
+
+    def _check_cifar_map(self, out: Tensor, x: Tensor) -> None:
+        # the fixed 4x4 pool would fail on 64x64 inputs with a bare shape error, and silently
+        # pool a corner on 36..60-pixel inputs: say what is wrong instead
+        if tuple(out.shape[-2:]) != (4, 4):
+            raise RecipeError(
+                f"this CIFAR ResNet (stem = \"cifar\") takes 32x32 images (its last map must be 4x4 for the "
+                f"official 4x4 average pool), got {tuple(x.shape[-2:])}; for 64x64 data such as Tiny-ImageNet "
+                "set [student] stem = \"tiny\" (or \"tiny_stride2\")"
+            )
 
 
 default_cfgs = generate_default_cfgs({
@@ -135,20 +167,37 @@ def adv_cifar_resnet50(pretrained: bool = False, **kwargs) -> CifarResNet:
     return _create("adv_cifar_resnet50", pretrained, block=Bottleneck, num_blocks=(3, 4, 6, 3), **kwargs)
 
 
-class CifarResNet18(TimmFactory):
-    """ResNet-18 of the official ARD/RSLAD/IGDM codes (3x3 stem, no max-pool): 11.17 M params."""
+@define(frozen=True, kw_only=True)
+class CifarResNetConfig(NormalizationConfig):
+    #: "cifar": 3x3 stride-1 stem + 4x4 average pool (32x32 inputs, the official code);
+    #: "tiny": 3x3 stride-1 stem + global average pool (64x64 at full resolution);
+    #: "tiny_stride2": 3x3 stride-2 stem + global average pool (64x64 at CIFAR cost)
+    stem: str = field(default="cifar", validator=one_of(*STEMS))
 
-    Config = NormalizationConfig
+
+class _CifarResNetFactory(TimmFactory):
+    Config = CifarResNetConfig
+
+    def model_args(self, num_classes, in_chans):
+        return {"stem": self.config.stem}
+
+
+class CifarResNet18(_CifarResNetFactory):
+    """ResNet-18 of the official ARD/RSLAD/IGDM codes (3x3 stem, no max-pool): 11.17 M params.
+
+    ``stem = "tiny"`` (or ``"tiny_stride2"``) adapts it to 64x64 inputs such as Tiny-ImageNet.
+    """
+
     variant = "adv_cifar_resnet18"
 
 
-class CifarResNet50(TimmFactory):
+class CifarResNet50(_CifarResNetFactory):
     """CIFAR ResNet-50 (3x3 stem, no max-pool, Bottlenecks): the transfer-attack surrogate.
 
     The kuangliu-style ResNet-50 that CIFAR transfer-attack code and RobustBench
     (``Engstrom2019Robustness``) use, rather than timm's ImageNet ``resnet50`` with a new
     stem: its key names match those checkpoints, so a surrogate trained elsewhere loads as is.
+    Takes the same ``stem`` options as ``cifar_resnet18``.
     """
 
-    Config = NormalizationConfig
     variant = "adv_cifar_resnet50"

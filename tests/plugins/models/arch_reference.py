@@ -56,9 +56,13 @@ def dm_wrn_forward(sd, x, depth, mean, std, act=swish):
     return F.linear(out, sd["logits.weight"], sd["logits.bias"])
 
 
-def cifar_resnet_forward(sd, x, blocks, bottleneck):
-    """kuangliu CIFAR ResNet: 3x3 stem, post-activation blocks, conv+BN shortcut on shape change."""
-    out = F.relu(bn(F.conv2d(x, sd["conv1.weight"], padding=1), sd, "bn1"))
+def cifar_resnet_forward(sd, x, blocks, bottleneck, stem_stride=1):
+    """kuangliu CIFAR ResNet: 3x3 stem, post-activation blocks, conv+BN shortcut on shape change.
+
+    The head averages the whole last map (the official 4x4 pool on 32x32 inputs; a global
+    pool in the Tiny-ImageNet variants).
+    """
+    out = F.relu(bn(F.conv2d(x, sd["conv1.weight"], stride=stem_stride, padding=1), sd, "bn1"))
     for layer, (n, stride) in enumerate(zip(blocks, (1, 2, 2, 2)), start=1):
         for i in range(n):
             p, s = f"layer{layer}.{i}", stride if i == 0 else 1

@@ -87,3 +87,47 @@ def test_bad_normalization_is_a_recipe_error():
         ad.create_model("cifar_resnet18", mean=[0.5, 0.5], std=[0.2, 0.2])
     with pytest.raises(RecipeError, match="'std' must be positive"):
         ad.create_model("cifar_resnet18", mean=[0.5], std=[0.0])
+
+
+@pytest.mark.parametrize("stem,stride", [("tiny", 1), ("tiny_stride2", 2)])
+def test_tiny_imagenet_stems_equal_an_independent_implementation_on_64x64(stem, stride):
+    torch.manual_seed(0)
+    model = calibrate_bn(ad.create_model("cifar_resnet18", num_classes=200, stem=stem))
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (stride, stride)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        ours = model(x)
+        ref = cifar_resnet_forward(model.state_dict(), x, (2, 2, 2, 2), bottleneck=False, stem_stride=stride)
+    assert ours.shape == (2, 200)
+    torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_every_stem_has_the_same_parameters_and_keys():
+    cifar = ad.create_model("cifar_resnet18", num_classes=200)
+    # 200 classes: the 10-class count plus 190 * (512 + 1) classifier parameters
+    assert count(cifar) == 11_173_962 + 190 * 513 == 11_271_432
+    for stem in ("tiny", "tiny_stride2"):
+        other = ad.create_model("cifar_resnet18", num_classes=200, stem=stem)
+        assert count(other) == count(cifar)
+        other.load_state_dict(cifar.state_dict())  # strict: checkpoints move between stems
+    assert count(ad.create_model("resnet50", stem="tiny")) == 23_520_842
+
+
+def test_tiny_stem_on_32x32_is_the_official_network():
+    # on 32x32 inputs the last map is 4x4, so the global pool equals the official 4x4 pool
+    torch.manual_seed(0)
+    cifar = calibrate_bn(ad.create_model("cifar_resnet18", num_classes=10))
+    tiny = ad.create_model("cifar_resnet18", num_classes=10, stem="tiny")
+    tiny.load_state_dict(cifar.state_dict())  # BN running statistics included
+    tiny.eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(tiny(x), cifar(x))
+
+
+def test_cifar_stem_on_64x64_images_says_which_stem_to_use():
+    model = ad.create_model("cifar_resnet18", num_classes=200)
+    with pytest.raises(RecipeError, match=r'got \(64, 64\).*stem = "tiny"'):
+        model(torch.rand(1, 3, 64, 64))
+    with pytest.raises(RecipeError, match="Did you mean 'tiny'"):
+        ad.create_model("cifar_resnet18", stem="tin")
