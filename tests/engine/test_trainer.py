@@ -6,6 +6,7 @@ from safetensors.torch import load_file
 
 import advdistill as ad
 from advdistill.errors import CheckpointError, RecipeError, TrainingError
+from advdistill.testing import TINY_RECIPE
 
 
 def weights(run_dir, name="last"):
@@ -39,6 +40,7 @@ def test_resume_is_exact(tiny_recipe, tmp_path, monkeypatch):
         aux={"igdm": {"kind": "igdm", "alpha": {"kind": "linear", "end": 2.0}}},
         optim={"kind": "sgd", "lr": {"kind": "step", "value": 0.05, "milestones": [1]}},
         callbacks={"progress": False, "periodic_eval": {"kind": "periodic_eval", "limit": 16, "steps": 2}},
+        data={**TINY_RECIPE["data"], "val_size": 16},
     )
     full = ad.train(recipe, tmp_path / "full")
 

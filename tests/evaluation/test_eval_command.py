@@ -38,6 +38,7 @@ def runs(tmp_path_factory):
         teacher={"kind": "checkpoint", "path": str(teacher / "checkpoints" / "last.safetensors")},
         attack={"kind": "rslad_kl", "steps": 2}, objective={"kind": "rslad"},
         callbacks={"progress": False, "linearity": {"kind": "linearity", "limit": 8}},
+        data={**TINY_RECIPE["data"], "val_size": 16},
         eval={"at_end": False, "metrics": METRICS},
         train={"epochs": 2, "batch_size": 16, "log_every": 2, "device": "cpu"},
     )
