@@ -15,7 +15,7 @@ from advdistill.engine.checkpoint import load_state_strict, read_metadata, read_
 from advdistill.errors import RecipeError
 from advdistill.evaluation.checkpoints import CheckpointChoice, describe, explicit, run_checkpoints, weights_identity
 from advdistill.evaluation.plots import write_run_plots
-from advdistill.evaluation.records import RECORDS_FILE, test_fingerprint, write_per_example
+from advdistill.evaluation.records import RECORDS_FILE, split_fingerprint, write_per_example
 from advdistill.evaluation.report import REPORT_SCHEMA_VERSION, write_report
 from advdistill.evaluation.runner import run_metrics
 from advdistill.recipe import Recipe, load_recipe
@@ -150,7 +150,7 @@ def _evaluate_choices(
     if out_dir is not None:
         write_per_example(
             out_dir, records, index=torch.arange(report["n_examples"]), dataset=splits.info.name,
-            recipe_hash=recipe.hash, test_sha256=test_fingerprint(splits.test_x, splits.test_y),
+            recipe_hash=recipe.hash, test_sha256=split_fingerprint(splits.test_x, splits.test_y),
             n_test=int(splits.test_x.shape[0]),
             weights={c.name: weights_identity(c.path, metadata[c.name]) for c in choices},
         )

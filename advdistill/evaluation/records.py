@@ -57,7 +57,7 @@ def records_path(run_dir_or_file: str | Path) -> Path:
     return path / RECORDS_FILE if path.is_dir() else path
 
 
-def test_fingerprint(images: Tensor, labels: Tensor) -> str:
+def split_fingerprint(images: Tensor, labels: Tensor) -> str:
     """SHA-256 of a test split (shape, image bytes, labels): two runs pair only on the same images."""
     digest = hashlib.sha256(repr((tuple(images.shape), str(images.dtype))).encode())
     digest.update(np.ascontiguousarray(images.cpu().numpy()).tobytes())
