@@ -345,7 +345,8 @@ class Trainer:
             )
 
     def final_evaluation(self) -> dict[str, Any]:
-        """Evaluate the chosen checkpoint with the recipe's [eval] metrics; writes report.*."""
+        """Evaluate last and best (if any) on the test split with the recipe's [eval] metrics; writes
+        report.* (the numbers of [eval] checkpoint at the top) and per_example.safetensors."""
         from advdistill.evaluation.api import evaluate_run
 
         return evaluate_run(
