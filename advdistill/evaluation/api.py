@@ -180,7 +180,9 @@ def _combine(
     report["checkpoints"] = {}
     for choice in choices:
         row = rows[choice.name]
-        entry = {**describe(choice, metadata[choice.name]), "metrics": row["metrics"], "errors": row["errors"]}
+        # copies: errors added to the top level later (plots) belong to the report, not to a row
+        entry = {**describe(choice, metadata[choice.name]), "metrics": dict(row["metrics"]),
+                 "errors": dict(row["errors"])}
         del entry["name"]
         if "same_weights_as" in row:
             entry["same_weights_as"] = row["same_weights_as"]

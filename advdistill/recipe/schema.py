@@ -29,11 +29,6 @@ from advdistill.recipe.loading import Provenance
 SCHEMA_VERSION = 1
 
 
-def _not_bool(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool):
-        raise ValueError(f"'{attribute.name}' must be an integer, got {value!r}")
-
-
 @define(frozen=True, kw_only=True)
 class TrainConfig:
     """``[train]``: the training loop."""
@@ -96,6 +91,11 @@ class ComponentRef:
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.name, **config_to_dict(self.config)}
+
+
+def _not_bool(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool):
+        raise ValueError(f"'{attribute.name}' must be an integer, got {value!r}")
 
 
 def _whole_number(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -322,7 +322,17 @@ def _data(raw: Any, locate: _Locator) -> tuple[ComponentRef, ValSplit]:
     if not isinstance(raw, Mapping):
         return _component(raw, ("data",), "dataset", locate), ValSplit()
     params = {k: v for k, v in raw.items() if k not in _DATA_CORE_KEYS}
-    ref = _component(params, ("data",), "dataset", locate)
+    try:
+        ref = _component(params, ("data",), "dataset", locate)
+    except RecipeError as exc:  # a misspelt core key: suggest it, not the data set's closest key
+        for key in params:
+            hint = did_you_mean(key, _DATA_CORE_KEYS)
+            if hint and f"unknown key {key!r}" in str(exc):
+                raise RecipeError(
+                    f"{locate('data', key)}: unknown key {key!r}.{hint} [data] takes the data set's keys "
+                    "and the validation split's val_size and val_seed."
+                ) from None
+        raise
     split = {k: raw[k] for k in _DATA_CORE_KEYS if k in raw}
     split.setdefault("val_size", getattr(ref.load(), "default_val_size", 0))
     return ref, build_config(ValSplit, split, where=lambda key: locate("data", *filter(None, [key])))

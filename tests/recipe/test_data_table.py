@@ -54,7 +54,7 @@ def test_bad_values_are_errors_naming_the_key(tmp_path, value):
 def test_a_bad_seed_and_unknown_data_keys_are_still_errors(tmp_path):
     with pytest.raises(RecipeError, match="val_seed"):
         load_recipe(recipe(tmp_path, 'kind = "synthetic"\nval_seed = "x"'))
-    with pytest.raises(RecipeError, match=r"unknown key 'val_sise'.*Did you mean"):
+    with pytest.raises(RecipeError, match=r"unknown key 'val_sise'. Did you mean 'val_size'"):
         load_recipe(recipe(tmp_path, 'kind = "synthetic"\nval_sise = 3'))
 
 
