@@ -150,8 +150,9 @@ def train_command(
 @click.option("--recipe", "recipe_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Recipe for a checkpoint outside a run directory (with --checkpoint).")
 @click.option("--checkpoint", default=None,
-              help="'last', 'best' (in RUN_DIR) or a .safetensors path. "
-                   "Default: the recipe's [eval] checkpoint.")
+              help="Evaluate only this one: 'last', 'best' (in RUN_DIR) or a .safetensors path. "
+                   "Default: both last and best (those the run has), one row each; the report's "
+                   "numbers are those of the recipe's [eval] checkpoint.")
 @click.option("--metrics", default=None,
               help="Comma-separated metric labels of the recipe or metric kinds, "
                    "e.g. clean,pgd,autoattack,grad_alignment.")
@@ -168,7 +169,8 @@ def eval_command(
     out: Path | None, limit: int | None, batch_size: int | None, device: str | None,
     overrides: tuple[str, ...],
 ) -> None:
-    """Evaluate RUN_DIR... (or --recipe R --checkpoint C); write report.json, report.md and plots/.
+    """Evaluate RUN_DIR... (or --recipe R --checkpoint C); write report.json, report.md,
+    per_example.safetensors and plots/.
 
     With several RUN_DIRs, also print their comparison table and draw plots/gd_gc_vs_aa.png.
     """
@@ -200,6 +202,8 @@ def _echo_comparison(run_dirs: list[Path], out: Path) -> None:
 
     result = compare_runs(run_dirs, out)
     click.echo(result["table"])
+    if result["paired_table"]:
+        click.echo(result["paired_table"])
     for path in result["plots"]:
         click.echo(f"wrote {path}")
 
@@ -209,8 +213,9 @@ def _echo_comparison(run_dirs: list[Path], out: Path) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
               help="Where comparison.md, comparison.json and plots/ (gd_gc_vs_aa.png, ...) go.")
 def compare_command(run_dirs: tuple[Path, ...], out: Path) -> None:
-    """Print one paper-style table (Clean, PGD-20, AA, GD, GC) over the runs' report.json files
-    and draw GD/GC vs AutoAttack with regression lines (the paper's Fig. 4)."""
+    """Print one paper-style table (Clean, PGD-20, AA, GD, GC) over the runs' report.json files,
+    test each pair of runs image by image (paired difference, exact McNemar p-value, from their
+    per_example.safetensors) and draw GD/GC vs AutoAttack with regression lines (the paper's Fig. 4)."""
     _echo_comparison(list(run_dirs), out)
 
 

@@ -43,7 +43,10 @@ def build_labeled(refs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_data(recipe: Any):
-    """The recipe's data set, checked for the layout the engine expects."""
+    """The recipe's data set, checked for the layout the engine expects, with the validation
+    split (``[data] val_size``, ``val_seed``) held out of its training images."""
+    from advdistill.val_split import hold_out_validation
+
     splits = recipe.data.build().load()
     for split in ("train", "test"):
         x, y = getattr(splits, f"{split}_x"), getattr(splits, f"{split}_y")
@@ -52,7 +55,12 @@ def load_data(recipe: Any):
                 f"dataset {recipe.data.name!r} returned {split} images {tuple(x.shape)} {x.dtype}; "
                 "expected uint8 (N, C, H, W) with one label per image"
             )
-    return splits
+    if splits.val_x is not None:
+        raise DataError(
+            f"dataset {recipe.data.name!r} returned a validation split of its own; a data set returns "
+            "its training and test splits, and the core holds [data] val_size training images out"
+        )
+    return hold_out_validation(splits, recipe.val.val_size, recipe.val.val_seed, dataset=recipe.data.name)
 
 
 def build_student(recipe: Any, info: Any):

@@ -131,21 +131,42 @@ class DatasetInfo:
 
 @define(frozen=True)
 class DataSplits:
-    """A data set held in memory: uint8 images (N, C, H, W) and int64 labels (N,)."""
+    """A data set held in memory: uint8 images (N, C, H, W) and int64 labels (N,).
+
+    A :class:`DatasetSource` returns the training and test splits; the core then holds the
+    validation split out of the training images (``[data] val_size``, see
+    :mod:`advdistill.val_split`), so that ``train_*`` and ``val_*`` never share an image.
+    ``val_x``/``val_y`` are None until then, and empty tensors when ``val_size = 0``.
+    """
 
     info: DatasetInfo
     train_x: Any
     train_y: Any
     test_x: Any
     test_y: Any
+    val_x: Any = None
+    val_y: Any = None
+
+    @property
+    def n_val(self) -> int:
+        """The number of validation images (0 without a validation split)."""
+        return 0 if self.val_x is None else int(self.val_x.shape[0])
 
 
 class DatasetSource(Component, abc.ABC):
     """Reads a data set from local files (never downloads)."""
 
+    #: training images held out as the validation split when the recipe's [data] table gives
+    #: no ``val_size`` (class-stratified, see :mod:`advdistill.val_split`); 0: none
+    default_val_size: ClassVar[int] = 1000
+
     @abc.abstractmethod
     def load(self) -> DataSplits:
-        """Return the train and test splits (relative paths: to the working directory)."""
+        """Return the train and test splits (relative paths: to the working directory).
+
+        Leave ``val_x``/``val_y`` unset: the core holds the validation split out of the
+        training images.
+        """
 
 
 class Metric(Component, abc.ABC):
@@ -176,7 +197,9 @@ class RunState:
     student: nn.Module
     #: the frozen teacher, or None
     teacher: nn.Module | None
-    #: the data set (:class:`DataSplits`): training and test images as uint8, labels
+    #: the data set (:class:`DataSplits`): training and validation images as uint8, labels.
+    #: The test split is withheld (reading it raises TrainingError): only the final
+    #: evaluation reads it, so that nothing chosen during training has seen a test image.
     data: DataSplits
     epochs: int
     steps_per_epoch: int
@@ -191,6 +214,9 @@ class Callback(Component):
 
     #: callbacks run in ascending order (display callbacks use a high order to see every result)
     order: ClassVar[int] = 0
+    #: the callback reads the validation split (``run.data.val_x``): training refuses a recipe
+    #: with ``[data] val_size = 0``
+    requires_val: ClassVar[bool] = False
 
     def on_train_start(self, run: RunState) -> None:
         """Called once before the first epoch (also when resuming)."""

@@ -6,7 +6,7 @@ Run directory (DESIGN §5)::
     metrics.jsonl                    one JSON object per log step and per epoch
     checkpoints/last.safetensors     student weights after the latest epoch
     checkpoints/last.state.safetensors   optimizer + RNG state for an exact --resume
-    checkpoints/best.safetensors     weights with the best periodic robust accuracy
+    checkpoints/best.safetensors     weights with the best periodic robust accuracy on the validation split
     report.json, report.md           the final evaluation
 """
 
@@ -38,6 +38,7 @@ from advdistill.interfaces import Progress, RunState
 from advdistill.io import atomic_write_text
 from advdistill.recipe import Recipe, validate_for_training
 from advdistill.torch_utils import autocast, capture_rng, module_mode, resolve_device, restore_rng
+from advdistill.val_split import without_test
 from advdistill.version import __version__
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         self.state = RunState(
             recipe=recipe, out_dir=self.out_dir, device=self.device, student=self.student, teacher=self.teacher,
-            data=self.splits, epochs=self.cfg.epochs, steps_per_epoch=self.steps_per_epoch,
+            data=without_test(self.splits), epochs=self.cfg.epochs, steps_per_epoch=self.steps_per_epoch,
             is_main=self.dist.is_main,
         )
         self.start_epoch = 1
@@ -149,7 +150,7 @@ class Trainer:
                     )
 
     def _check_teacher(self) -> None:
-        probe = self.splits.test_x[:2].to(self.device).float().div(255)
+        probe = self.splits.train_x[:2].to(self.device).float().div(255)  # test images are for the end
         with torch.no_grad():
             out = self.teacher(probe)
         if out.dim() != 2 or out.shape[1] != self.info.num_classes:
@@ -339,11 +340,13 @@ class Trainer:
         if improved:
             save_weights(
                 self.ckpt_dir / "best.safetensors", self.student,
-                {**meta, "best_metric": self.cfg.best_metric, "best": self.best},
+                # chosen on the validation split; runs before it existed have no "split" (test)
+                {**meta, "best_metric": self.cfg.best_metric, "best": self.best, "split": "val"},
             )
 
     def final_evaluation(self) -> dict[str, Any]:
-        """Evaluate the chosen checkpoint with the recipe's [eval] metrics; writes report.*."""
+        """Evaluate last and best (if any) on the test split with the recipe's [eval] metrics; writes
+        report.* (the numbers of [eval] checkpoint at the top) and per_example.safetensors."""
         from advdistill.evaluation.api import evaluate_run
 
         return evaluate_run(

@@ -11,9 +11,11 @@ import torch
 from torch import nn
 
 from advdistill.components import build, build_labeled, build_student, build_teacher, load_data
-from advdistill.engine.checkpoint import load_weights
-from advdistill.errors import CheckpointError, RecipeError
+from advdistill.engine.checkpoint import load_state_strict, read_metadata, read_tensors
+from advdistill.errors import RecipeError
+from advdistill.evaluation.checkpoints import CheckpointChoice, describe, explicit, run_checkpoints, weights_identity
 from advdistill.evaluation.plots import write_run_plots
+from advdistill.evaluation.records import RECORDS_FILE, split_fingerprint, write_per_example
 from advdistill.evaluation.report import REPORT_SCHEMA_VERSION, write_report
 from advdistill.evaluation.runner import run_metrics
 from advdistill.recipe import Recipe, load_recipe
@@ -36,16 +38,6 @@ def _metrics(recipe: Recipe, names: Sequence[str] | None) -> dict[str, Any]:
     return chosen
 
 
-def _checkpoint_path(run_dir: Path, checkpoint: str) -> Path:
-    ckpts = run_dir / "checkpoints"
-    if checkpoint in ("last", "best"):
-        path = ckpts / f"{checkpoint}.safetensors"
-        if checkpoint == "best" and not path.exists():
-            path = ckpts / "last.safetensors"
-        return path
-    return Path(checkpoint)
-
-
 def evaluate_run(
     run_dir: str | Path,
     *,
@@ -61,10 +53,14 @@ def evaluate_run(
     show_progress: bool = True,
     splits: Any = None,
 ) -> dict[str, Any]:
-    """Evaluate a run directory's checkpoint; writes ``report.json``/``report.md`` to ``out_dir``.
+    """Evaluate a run directory; writes ``report.json``, ``report.md``, ``per_example.safetensors``
+    and ``plots/`` to ``out_dir`` (default: the run directory).
+
+    Without ``checkpoint``, both ``last`` and ``best`` are evaluated (those the run has; one row
+    each in the report) and the report's ``metrics`` are those of ``[eval] checkpoint``.
 
     :param recipe: defaults to the run's ``recipe.json``.
-    :param checkpoint: ``"last"``, ``"best"`` or a path; defaults to ``[eval] checkpoint``.
+    :param checkpoint: ``"last"``, ``"best"`` or a path: evaluate that one only.
     :param student: an already built student to load the weights into (saves a rebuild).
     :param splits: the recipe's data, if already loaded (saves reading it again).
     """
@@ -76,12 +72,11 @@ def evaluate_run(
                 f"{run_dir} is not a run directory (no recipe.json); pass --recipe and --checkpoint"
             )
         recipe = load_recipe(recipe_path)
-    checkpoint = checkpoint or recipe.eval.checkpoint
-    path = _checkpoint_path(run_dir, checkpoint)
-    return evaluate_checkpoint(
-        recipe, path, student=student, teacher=teacher, metrics=metrics, limit=limit, batch_size=batch_size,
-        out_dir=Path(out_dir) if out_dir else run_dir, device=device, show_progress=show_progress,
-        run_dir=run_dir, splits=splits,
+    choices, reported, note = run_checkpoints(run_dir, checkpoint, recipe.eval.checkpoint)
+    return _evaluate_choices(
+        recipe, choices, reported, note=note, student=student, teacher=teacher, metrics=metrics, limit=limit,
+        batch_size=batch_size, out_dir=Path(out_dir) if out_dir else run_dir, device=device,
+        show_progress=show_progress, run_dir=run_dir, splits=splits,
     )
 
 
@@ -99,24 +94,99 @@ def evaluate_checkpoint(
     """Evaluate ``checkpoint`` (weights of ``recipe``'s student) with the recipe's data and teacher.
 
     ``kwargs`` are those of :func:`evaluate_model`. With ``out_dir``, writes ``report.json``,
-    ``report.md`` and ``plots/`` there; ``run_dir`` (default: the run directory holding the
-    checkpoint, if any) supplies ``metrics.jsonl`` for the linearity plot.
+    ``report.md``, ``per_example.safetensors`` and ``plots/`` there; ``run_dir`` (default: the
+    run directory holding the checkpoint, if any) supplies ``metrics.jsonl`` for the linearity plot.
     """
-    checkpoint = Path(checkpoint)
-    if not checkpoint.exists():
-        raise CheckpointError(f"Checkpoint not found: {checkpoint}")
+    choice = explicit(checkpoint)
+    if run_dir is None and (choice.path.parent.parent / "recipe.json").exists():
+        run_dir = choice.path.parent.parent
+    return _evaluate_choices(
+        recipe, [choice], choice.name, note=None, student=student, out_dir=Path(out_dir) if out_dir else None,
+        device=device, run_dir=Path(run_dir) if run_dir is not None else None, splits=splits, **kwargs,
+    )
+
+
+def _evaluate_choices(
+    recipe: Recipe,
+    choices: Sequence[CheckpointChoice],
+    reported: str,
+    *,
+    note: str | None,
+    student: nn.Module | None,
+    out_dir: Path | None,
+    device: str | None,
+    run_dir: Path | None,
+    splits: Any,
+    teacher: nn.Module | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Evaluate each checkpoint (weights identical to one already evaluated are not evaluated
+    again), then assemble one report whose ``metrics`` are the ``reported`` checkpoint's."""
     dev = resolve_device(device or recipe.train.device)
     if splits is None:
         splits = load_data(recipe)
     if student is None:
         student = build_student(recipe, splits.info)
-    meta = load_weights(checkpoint, student.to(dev))
-    report = evaluate_model(student, recipe, splits=splits, device=dev, **kwargs)
-    report.update(checkpoint=str(checkpoint), epoch=meta.get("epoch"))
+    student = student.to(dev)
+    if teacher is None:
+        teacher = build_teacher(recipe, splits.info)  # once for every checkpoint
+    rows: dict[str, dict[str, Any]] = {}
+    records: dict[str, dict[str, Any]] = {}
+    metadata: dict[str, dict[str, Any]] = {}
+    states: dict[str, dict[str, torch.Tensor]] = {}
+    for choice in choices:
+        state, metadata[choice.name] = read_tensors(choice.path), read_metadata(choice.path)
+        twin = next((name for name, seen in states.items() if _same_weights(seen, state)), None)
+        if twin is not None:
+            log.info("%s holds the same weights as %s: not evaluated again", choice.path, twin)
+            rows[choice.name], records[choice.name] = {**rows[twin], "same_weights_as": twin}, records[twin]
+            continue
+        load_state_strict(student, state, source=str(choice.path))
+        records[choice.name] = {}
+        rows[choice.name] = evaluate_model(student, recipe, splits=splits, teacher=teacher, device=dev,
+                                           records=records[choice.name], **kwargs)
+        states[choice.name] = state
+    report = _combine(rows, choices, metadata, reported, note)
     if out_dir is not None:
-        if run_dir is None and (checkpoint.parent.parent / "recipe.json").exists():
-            run_dir = checkpoint.parent.parent
-        _write_outputs(Path(out_dir), report, Path(run_dir) if run_dir is not None else None)
+        write_per_example(
+            out_dir, records, index=torch.arange(report["n_examples"]), dataset=splits.info.name,
+            recipe_hash=recipe.hash, test_sha256=split_fingerprint(splits.test_x, splits.test_y),
+            n_test=int(splits.test_x.shape[0]),
+            weights={c.name: weights_identity(c.path, metadata[c.name]) for c in choices},
+        )
+        report["per_example"] = RECORDS_FILE
+        _write_outputs(out_dir, report, run_dir)
+    return report
+
+
+def _same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(a[k].shape == b[k].shape and torch.equal(a[k], b[k]) for k in a)
+
+
+def _combine(
+    rows: dict[str, dict[str, Any]],
+    choices: Sequence[CheckpointChoice],
+    metadata: dict[str, dict[str, Any]],
+    reported: str,
+    note: str | None,
+) -> dict[str, Any]:
+    """One report: the reported checkpoint's evaluation at the top, every checkpoint in ``checkpoints``."""
+    by_name = {choice.name: choice for choice in choices}
+    report = {k: v for k, v in rows[reported].items() if k != "same_weights_as"}
+    report["checkpoint"] = describe(by_name[reported], metadata[reported])
+    if note:
+        report["checkpoint"]["note"] = note
+    report["epoch"] = metadata[reported].get("epoch")
+    report["checkpoints"] = {}
+    for choice in choices:
+        row = rows[choice.name]
+        # copies: errors added to the top level later (plots) belong to the report, not to a row
+        entry = {**describe(choice, metadata[choice.name]), "metrics": dict(row["metrics"]),
+                 "errors": dict(row["errors"])}
+        del entry["name"]
+        if "same_weights_as" in row:
+            entry["same_weights_as"] = row["same_weights_as"]
+        report["checkpoints"][choice.name] = entry
     return report
 
 
@@ -144,8 +214,12 @@ def evaluate_model(
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     show_progress: bool = True,
+    records: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
-    """Run the recipe's metrics (or ``metrics``) on ``model`` and return the report dict."""
+    """Run the recipe's metrics (or ``metrics``) on ``model`` and return the report dict.
+
+    :param records: filled with the per-image flags the metrics record (report key → bool (N,)).
+    """
     dev = device if isinstance(device, torch.device) else resolve_device(device or recipe.train.device)
     splits = splits if splits is not None else load_data(recipe)
     if teacher is None:
@@ -156,7 +230,7 @@ def evaluate_model(
     values, errors, seconds = run_metrics(
         model.to(dev), splits.test_x, splits.test_y, _metrics(recipe, metrics), device=dev, teacher=teacher,
         batch_size=batch_size or recipe.eval.batch_size, limit=limit, seed=recipe.eval.seed,
-        recipe=recipe, show_progress=show_progress,
+        recipe=recipe, show_progress=show_progress, records=records,
     )
     n_test = int(splits.test_x.shape[0])
     return {

@@ -1,7 +1,9 @@
-"""``advdistill compare``: one paper-style table over several runs, and the Fig. 4 scatter."""
+"""``advdistill compare``: one paper-style table over several runs, paired tests image by image,
+and the Fig. 4 scatter."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -10,6 +12,7 @@ from typing import Any
 
 from advdistill.errors import DataError
 from advdistill.evaluation import plots
+from advdistill.evaluation.records import PerExample, paired_outcomes, read_per_example_file
 from advdistill.evaluation.report import DISPLAY, format_value
 from advdistill.io import atomic_write_text
 
@@ -17,6 +20,8 @@ log = logging.getLogger(__name__)
 
 #: the columns of the paper's Tables 2–4
 COLUMNS = ("clean", "pgd20", "autoattack", "gd", "gc")
+#: up to this many runs every pair is tested; with more, each run is tested against the first
+ALL_PAIRS_UP_TO = 6
 
 
 def load_report(path: str | Path) -> dict[str, Any]:
@@ -78,17 +83,107 @@ def scatter_points(runs: Mapping[str, Mapping[str, Any]]) -> tuple[list[dict[str
     return [], None
 
 
+def run_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
+    """The pairs of runs to test: all of them up to :data:`ALL_PAIRS_UP_TO` runs, else each run
+    against the first (the baseline)."""
+    if len(labels) <= ALL_PAIRS_UP_TO:
+        return list(itertools.combinations(labels, 2))
+    return [(labels[0], other) for other in labels[1:]]
+
+
+def reported_checkpoint(report: Mapping[str, Any], per_example: PerExample) -> str:
+    """The checkpoint whose records stand for a run: the one its report's numbers are."""
+    checkpoint = report.get("checkpoint")
+    if isinstance(checkpoint, Mapping) and checkpoint.get("name"):
+        return str(checkpoint["name"])
+    names = list(per_example.records)
+    return names[0] if len(names) == 1 else "last"
+
+
+def paired_comparisons(runs: Mapping[str, Mapping[str, Any]], paths: Mapping[str, Path]) -> list[dict[str, Any]]:
+    """For each pair of runs (:func:`run_pairs`): per shared metric, the paired difference on the
+    test images both evaluated and its exact McNemar p-value; a pair that cannot be paired
+    (no records, different test sets) has ``"skipped"`` with the reason."""
+    loaded: dict[str, PerExample] = {}
+    missing: dict[str, str] = {}
+    for label, path in paths.items():
+        try:
+            loaded[label] = read_per_example_file(path if path.is_dir() else path.parent)
+        except DataError as exc:
+            missing[label] = str(exc)
+    pairs = []
+    for a, b in run_pairs(list(runs)):
+        entry: dict[str, Any] = {"a": a, "b": b}
+        absent = [label for label in (a, b) if label in missing]
+        if absent:
+            entry["skipped"] = "; ".join(f"{label}: {missing[label]}" for label in absent)
+            pairs.append(entry)
+            continue
+        entry["checkpoint_a"] = reported_checkpoint(runs[a], loaded[a])
+        entry["checkpoint_b"] = reported_checkpoint(runs[b], loaded[b])
+        try:
+            outcomes = paired_outcomes(loaded[a], entry["checkpoint_a"], loaded[b], entry["checkpoint_b"])
+        except DataError as exc:
+            entry["skipped"] = str(exc)
+        else:
+            if outcomes:
+                ordered = [k for k in DISPLAY if k in outcomes] + sorted(k for k in outcomes if k not in DISPLAY)
+                entry["metrics"] = {key: outcomes[key].as_dict() for key in ordered}
+            else:
+                entry["skipped"] = "no metric recorded in both evaluations"
+        pairs.append(entry)
+    return pairs
+
+
+def _p_value(p: float) -> str:
+    if p == 0.0:
+        return "< 1e-300"
+    return f"{p:.3f}" if p >= 1e-3 else f"{p:.1e}"
+
+
+def paired_table(pairs: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown: one row per pair and shared metric; a line per pair that could not be paired."""
+    if not pairs:
+        return ""
+    lines = [
+        "## Paired differences on the same test images (exact McNemar test)",
+        "",
+        "B − A in percentage points over the images both runs evaluated; only A / only B: images one "
+        "gets right (robust) and the other not; p: two-sided exact McNemar test on those two counts "
+        "(not adjusted for the number of comparisons).",
+        "",
+        "| A | B | metric | images | A | B | B − A | only A | only B | p |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    notes = []
+    for pair in pairs:
+        if "skipped" in pair:
+            notes.append(f"- {pair['a']} vs {pair['b']}: not paired: {pair['skipped']}")
+            continue
+        a, b = f"{pair['a']} ({pair['checkpoint_a']})", f"{pair['b']} ({pair['checkpoint_b']})"
+        for key, o in pair["metrics"].items():
+            lines.append(
+                f"| {a} | {b} | {DISPLAY.get(key, key)} | {o['n']} | {o['accuracy_a']:.2f} | {o['accuracy_b']:.2f} | "
+                f"{o['difference']:+.2f} | {o['only_a']} | {o['only_b']} | {_p_value(o['p_value'])} |"
+            )
+    if len(lines) == 6:  # no pair had records
+        lines = lines[:4]
+    return "\n".join([*lines, "", *notes]).rstrip() + "\n"
+
+
 def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = None) -> dict[str, Any]:
-    """Read each run's report.json; returns the table and, with ``out_dir``, writes
-    ``comparison.md``, ``comparison.json`` and ``plots/`` (gd_gc_vs_aa.png, and eps_curve.png /
-    linearity.png overlays when the runs have that data)."""
+    """Read each run's report.json (and per_example.safetensors); returns the table, the paired
+    tests and, with ``out_dir``, writes ``comparison.md``, ``comparison.json`` and ``plots/``
+    (gd_gc_vs_aa.png, and eps_curve.png / linearity.png overlays when the runs have that data)."""
     if not run_dirs:
         raise DataError("compare needs at least one run directory")
     paths = [Path(p) for p in run_dirs]
     runs = {label: load_report(p) for label, p in zip(_labels(paths), paths)}
     table = comparison_table(runs)
+    pairs = paired_comparisons(runs, dict(zip(runs, paths)))
     points, accuracy = scatter_points(runs)
     result: dict[str, Any] = {"runs": {label: str(p) for label, p in zip(runs, paths)}, "table": table,
+                              "paired": pairs, "paired_table": paired_table(pairs),
                               "scatter_accuracy": accuracy, "plots": []}
     if out_dir is None:
         return result
@@ -113,9 +208,11 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = No
     note = ""
     if accuracy == "pgd20":
         note = "\nThe GD/GC scatter uses PGD-20: not every run has AutoAttack.\n"
-    atomic_write_text(out / "comparison.md", "# Comparison\n\n" + table + note)
+    paired_text = "\n" + result["paired_table"] if result["paired_table"] else ""
+    atomic_write_text(out / "comparison.md", "# Comparison\n\n" + table + note + paired_text)
     summary = {
         "runs": {label: {"path": str(p), "metrics": runs[label]["metrics"]} for label, p in zip(runs, paths)},
+        "paired": pairs,
         "scatter_accuracy": accuracy,
     }
     atomic_write_text(out / "comparison.json", json.dumps(summary, indent=2) + "\n")

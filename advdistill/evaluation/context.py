@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
+import attrs
 import torch
-from attrs import define
+from attrs import define, field
 from torch import Tensor, nn
 
 from advdistill.engine.data import InMemoryLoader
@@ -21,7 +22,8 @@ class EvalContext:
     :ivar model: maps images in [0, 1] to logits.
     :ivar teacher: the recipe's teacher (frozen) or None.
     :ivar recipe: the resolved recipe, when known (metrics such as ``pointwise`` read its attack).
-    :ivar run_dirs: other runs, for metrics that compare (unused by most).
+    :ivar records: per-image results the metric recorded (:meth:`record`), collected by the runner
+        into ``per_example.safetensors``.
     """
 
     model: nn.Module
@@ -34,10 +36,30 @@ class EvalContext:
     seed: int = 0
     show_progress: bool = True
     label: str = ""
+    records: dict[str, Tensor] = field(factory=dict)
+    #: prepended to the keys recorded through this context (see :meth:`scoped`)
+    record_prefix: str = ""
 
     @property
     def n_examples(self) -> int:
         return int(self.images.shape[0])
+
+    def record(self, key: str, flags: Tensor) -> None:
+        """Record which images were correct (clean) / robust (attacks) for report key ``key``.
+
+        ``flags``: bool (or 0/1) of shape (N,), one per evaluated image in the order of
+        :meth:`batches` / :meth:`tensors`. They are stored in the evaluation's
+        ``per_example.safetensors``, so that two runs can be compared image by image.
+        """
+        flags = torch.as_tensor(flags).detach()
+        if tuple(flags.shape) != (self.n_examples,):
+            raise ValueError(f"per-image flags for {key!r} have shape {tuple(flags.shape)}; "
+                             f"expected ({self.n_examples},), one per evaluated image")
+        self.records[self.record_prefix + key] = flags.to("cpu", torch.bool)
+
+    def scoped(self, prefix: str) -> EvalContext:
+        """This context, recording under ``prefix + key`` (into the same records)."""
+        return attrs.evolve(self, record_prefix=self.record_prefix + prefix)
 
     def generator(self, stream: int = 0) -> torch.Generator:
         """A fresh generator on the device, seeded from the context's seed and ``stream``."""

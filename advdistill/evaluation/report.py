@@ -48,22 +48,96 @@ def curve_table(curve: list[Mapping[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def _scalars(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _ordered(keys: set[str]) -> list[str]:
+    return [k for k in DISPLAY if k in keys] + sorted(k for k in keys if k not in DISPLAY)
+
+
+def selection_text(selected_by: Mapping[str, Any] | None) -> str:
+    """How a best checkpoint was chosen, in words (legacy runs: chosen on test images)."""
+    if not selected_by:
+        return ""
+    value = selected_by.get("value")
+    shown = f"{selected_by.get('metric')} = {format_value(value)}" if value is not None else selected_by.get("metric")
+    if selected_by.get("split") == "val":
+        return f"selected by the highest periodic {shown} on the validation split (epoch {selected_by.get('epoch')})"
+    return (f"selected by the highest periodic {shown} on TEST images (epoch {selected_by.get('epoch')}; a run "
+            "from before the validation split): its numbers have seen the test set and are optimistic")
+
+
+def checkpoint_text(checkpoint: Mapping[str, Any]) -> str:
+    """The report's line on the reported checkpoint and the rule that chose it."""
+    name, epoch, rule = checkpoint.get("name"), checkpoint.get("epoch"), checkpoint.get("rule")
+    head = f"`{name}`" + (f" (epoch {epoch})" if epoch is not None else "")
+    if rule == "last":
+        why = "rule `last`: the weights after the final epoch, no selection"
+    elif rule == "best":
+        why = "rule `best`: " + (selection_text(checkpoint.get("selected_by")) or "the best periodic evaluation")
+    else:
+        why = f"the checkpoint file given ({checkpoint.get('path')})"
+        if checkpoint.get("selected_by"):
+            why += "; " + selection_text(checkpoint["selected_by"])
+    note = f" — {checkpoint['note']}" if checkpoint.get("note") else ""
+    return f"{head}, {why}{note}"
+
+
+def _checkpoint_rows(report: Mapping[str, Any]) -> list[str]:
+    """One table row per evaluated checkpoint; the reported one first and marked."""
+    rows = dict(report["checkpoints"])
+    reported = report["checkpoint"]["name"]
+    names = [reported, *[name for name in rows if name != reported]]
+    keys = _ordered(set().union(*(_scalars(rows[name]["metrics"]) for name in names)))
+    lines = ["| checkpoint | " + " | ".join(DISPLAY.get(k, k) for k in keys) + " |",
+             "|---|" + "---|" * len(keys)]
+    for name in names:
+        row = rows[name]
+        parts = [f"epoch {row['epoch']}"] if row.get("epoch") is not None else []
+        selected = row.get("selected_by") or {}
+        if selected:
+            split = "val" if selected.get("split") == "val" else "TEST (legacy)"
+            parts.append(f"{split} {selected.get('metric')} {format_value(selected.get('value'))}")
+        if row.get("same_weights_as"):
+            parts.append(f"same weights as {row['same_weights_as']}")
+        if name == reported:
+            parts.append("reported")
+        label = f"**{name}**" if name == reported else name
+        scalars = _scalars(row["metrics"])
+        cells = [format_value(scalars[k]) if k in scalars else "–" for k in keys]
+        lines.append(f"| {label} ({'; '.join(parts)}) | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def markdown(report: Mapping[str, Any]) -> str:
-    """A readable report: a paper-style table of the scalar metrics, then the rest."""
+    """A readable report: a paper-style table of the scalar metrics (one row per evaluated
+    checkpoint), which checkpoint is reported and why, then the other results."""
     metrics = report.get("metrics", {})
-    scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-    ordered = [k for k in DISPLAY if k in scalars] + sorted(k for k in scalars if k not in DISPLAY)
+    scalars = _scalars(metrics)
+    ordered = _ordered(set(scalars))
+    checkpoint = report.get("checkpoint")
     lines = [
         f"# Evaluation report: {report.get('name', '')}".rstrip(),
         "",
         f"- model: `{report.get('model')}`, dataset: `{report.get('dataset')}`, "
-        f"examples: {report.get('n_examples')}, checkpoint: {report.get('checkpoint', '-')}",
+        f"examples: {report.get('n_examples')} test images",
         f"- recipe hash: `{report.get('recipe_hash')}`, device: {report.get('device', '-')}",
-        "",
-        "Accuracies in percent; GD/GC and distances as defined in docs/metrics.md.",
-        "",
     ]
-    if ordered:
+    if isinstance(checkpoint, Mapping):
+        lines.append(f"- reported checkpoint: {checkpoint_text(checkpoint)}")
+        for name, row in (report.get("checkpoints") or {}).items():
+            if name != checkpoint.get("name") and row.get("selected_by"):
+                lines.append(f"- also evaluated: `{name}` (epoch {row.get('epoch')}), "
+                             f"{selection_text(row['selected_by'])}")
+    elif checkpoint:
+        lines.append(f"- checkpoint: {checkpoint}")
+    if report.get("per_example"):
+        lines.append(f"- per-image results: `{report['per_example']}` (docs/metrics.md, per-example records)")
+    lines += ["", "Accuracies in percent; GD/GC and distances as defined in docs/metrics.md.", ""]
+    if isinstance(checkpoint, Mapping) and report.get("checkpoints"):
+        lines += _checkpoint_rows(report)
+    elif ordered:
         lines += [
             "| " + " | ".join(DISPLAY.get(k, k) for k in ordered) + " |",
             "|" + "---|" * len(ordered),
@@ -78,10 +152,14 @@ def markdown(report: Mapping[str, Any]) -> str:
             lines += curve_table(value)
         else:
             lines += ["```json", json.dumps(value, indent=2), "```", ""]
-    if report.get("errors"):
-        lines += ["## Metrics that failed", ""]
-        lines += [f"- `{label}`: {message}" for label, message in report["errors"].items()]
-        lines.append("")
+    failed = [f"- `{label}`: {message}" for label, message in (report.get("errors") or {}).items()]
+    if isinstance(checkpoint, Mapping):
+        for name, row in (report.get("checkpoints") or {}).items():
+            if name != checkpoint.get("name") and not row.get("same_weights_as"):
+                failed += [f"- `{label}` (checkpoint `{name}`): {message}"
+                           for label, message in (row.get("errors") or {}).items()]
+    if failed:
+        lines += ["## Metrics that failed", "", *failed, ""]
     return "\n".join(lines)
 
 

@@ -30,11 +30,14 @@ def run_metrics(
     seed: int = 0,
     recipe: Any = None,
     show_progress: bool = True,
+    records: dict[str, Tensor] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, float]]:
     """Evaluate ``model`` with each metric; returns ``(values, errors, seconds)``.
 
     A metric that raises is reported in ``errors`` and the others still run. The model is
-    evaluated in eval mode with frozen parameters and restored afterwards.
+    evaluated in eval mode with frozen parameters and restored afterwards. With ``records``,
+    the per-image flags the metrics record (``ctx.record``) are added to it, by report key;
+    those of a metric that failed are left out.
     """
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
@@ -62,6 +65,8 @@ def run_metrics(
                 if clash:
                     errors[label] = f"report keys {sorted(clash)} already written by another metric"
                 values.update({k: v for k, v in result.items() if k not in clash})
+                if records is not None:
+                    records.update({k: v for k, v in ctx.records.items() if k not in clash and k not in records})
             seconds[label] = round(time.perf_counter() - start, 3)
             log.info("%s done in %.1f s: %s", label, seconds[label], errors.get(label) or result)
     return values, errors, seconds

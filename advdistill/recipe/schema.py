@@ -93,6 +93,30 @@ class ComponentRef:
         return {"kind": self.name, **config_to_dict(self.config)}
 
 
+def _not_bool(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool):
+        raise ValueError(f"'{attribute.name}' must be an integer, got {value!r}")
+
+
+def _whole_number(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"'{attribute.name}' must be a whole number >= 0, got {value!r}")
+
+
+@define(frozen=True, kw_only=True)
+class ValSplit:
+    """``[data] val_size`` / ``val_seed``: the validation split held out of the training images.
+
+    Core keys of the ``[data]`` table (the data set's own config never sees them); see
+    :mod:`advdistill.val_split`. ``val_size`` left out takes the data set's ``default_val_size``.
+    """
+
+    #: training images held out (class-stratified); 0: no validation split
+    val_size: int = field(default=0, validator=_whole_number)
+    #: which images: a seed of its own, independent of train.seed
+    val_seed: int = field(default=0, validator=[instance_of(int), _not_bool])
+
+
 @define(frozen=True, kw_only=True)
 class EvalConfig:
     """``[eval]``: the evaluation suite run at the end of training and by ``advdistill eval``."""
@@ -100,7 +124,8 @@ class EvalConfig:
     batch_size: int = field(default=256, validator=[instance_of(int), ge(1)])
     limit: int | None = field(default=None, validator=optional([instance_of(int), gt(0)]))
     at_end: bool = field(default=True, validator=instance_of(bool))
-    #: which checkpoint the end-of-training evaluation reports ("best" falls back to "last")
+    #: the checkpoint whose numbers are the report's "metrics" ("best" falls back to "last" when the
+    #: run has none); `advdistill eval RUN` and the end-of-training evaluation evaluate both
     checkpoint: str = field(default="last", validator=one_of("last", "best"))
     seed: int = field(default=0, validator=instance_of(int))
     metrics: dict[str, ComponentRef] = field(factory=dict)
@@ -122,6 +147,8 @@ class Recipe:
     train: TrainConfig
     eval: EvalConfig
     callbacks: dict[str, ComponentRef]
+    #: [data] val_size / val_seed
+    val: ValSplit = field(factory=ValSplit)
     source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,7 +160,7 @@ class Recipe:
         out: dict[str, Any] = {"schema": SCHEMA_VERSION, "name": self.name}
         if self.description:
             out["description"] = self.description
-        out["data"] = self.data.to_json()
+        out["data"] = {**self.data.to_json(), **config_to_dict(self.val)}
         out["student"] = self.student.to_json()
         for key in ("teacher", "attack", "objective"):
             ref = getattr(self, key)
@@ -265,10 +292,12 @@ def resolve(data: Mapping[str, Any], provenance: Provenance, *, source: str | No
     name = data.get("name", default_name)
     if not isinstance(name, str):
         raise RecipeError(f"{locate('name')}: expected a string")
+    data_ref, val = _data(data["data"], locate)
     recipe = Recipe(
         name=name,
         description=str(data.get("description", "")),
-        data=_component(data["data"], ("data",), "dataset", locate),
+        data=data_ref,
+        val=val,
         student=_component(data["student"], ("student",), "model", locate),
         teacher=optional("teacher", "teacher"),
         attack=optional("attack", "attack"),
@@ -282,6 +311,31 @@ def resolve(data: Mapping[str, Any], provenance: Provenance, *, source: str | No
     )
     _check_teacher_needs(recipe, locate)
     return recipe
+
+
+#: keys of [data] that the core reads (the validation split); the data set's config gets the rest
+_DATA_CORE_KEYS = tuple(attrs.fields_dict(ValSplit))
+
+
+def _data(raw: Any, locate: _Locator) -> tuple[ComponentRef, ValSplit]:
+    """The [data] table: the data set component, and the validation split's core keys."""
+    if not isinstance(raw, Mapping):
+        return _component(raw, ("data",), "dataset", locate), ValSplit()
+    params = {k: v for k, v in raw.items() if k not in _DATA_CORE_KEYS}
+    try:
+        ref = _component(params, ("data",), "dataset", locate)
+    except RecipeError as exc:  # a misspelt core key: suggest it, not the data set's closest key
+        for key in params:
+            hint = did_you_mean(key, _DATA_CORE_KEYS)
+            if hint and f"unknown key {key!r}" in str(exc):
+                raise RecipeError(
+                    f"{locate('data', key)}: unknown key {key!r}.{hint} [data] takes the data set's keys "
+                    "and the validation split's val_size and val_seed."
+                ) from None
+        raise
+    split = {k: raw[k] for k in _DATA_CORE_KEYS if k in raw}
+    split.setdefault("val_size", getattr(ref.load(), "default_val_size", 0))
+    return ref, build_config(ValSplit, split, where=lambda key: locate("data", *filter(None, [key])))
 
 
 def _check_teacher_needs(recipe: Recipe, locate: _Locator) -> None:
@@ -298,7 +352,17 @@ def _check_teacher_needs(recipe: Recipe, locate: _Locator) -> None:
 
 
 def validate_for_training(recipe: Recipe) -> None:
-    """Training needs an attack and an objective on top of what evaluation needs."""
+    """Training needs an attack and an objective on top of what evaluation needs, and a
+    validation split for the callbacks that read one."""
+    where = recipe.source or "<recipe>"
     for key in ("attack", "objective"):
         if getattr(recipe, key) is None:
-            raise RecipeError(f"{recipe.source or '<recipe>'}: training needs an [{key}] table")
+            raise RecipeError(f"{where}: training needs an [{key}] table")
+    if recipe.val.val_size == 0:
+        for label, ref in recipe.callbacks.items():
+            if getattr(ref.load(), "requires_val", False):
+                raise RecipeError(
+                    f"{where} [callbacks.{label}]: callback {ref.name!r} evaluates on the validation split, "
+                    "but [data] val_size = 0. Hold out training images for it (e.g. --set data.val_size=1000), "
+                    f"or remove the callback (--set callbacks.{label}=false)."
+                )

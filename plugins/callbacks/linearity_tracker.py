@@ -10,13 +10,14 @@ from advdistill.config import as_float, in_range, one_of
 from advdistill.engine.data import InMemoryLoader
 from advdistill.interfaces import Callback
 from advdistill.torch_utils import module_mode, no_param_grad
+from advdistill.val_split import require_val
 from advdistill_plugins.metrics.linearity import LinearityConfig, mean_remainder
 
 
 @define(frozen=True, kw_only=True)
 class LinearityTrackerConfig:
     every: int = field(default=1, validator=[instance_of(int), ge(1)])
-    #: the first ``limit`` test images (the same every epoch)
+    #: the first ``limit`` validation images (the same every epoch)
     limit: int = field(default=256, validator=[instance_of(int), ge(1)])
     batch_size: int = field(default=256, validator=[instance_of(int), ge(1)])
     eps: float = field(default=8 / 255, converter=as_float, validator=in_range(0.0, 1.0, low_open=True))
@@ -27,10 +28,14 @@ class LinearityTrackerConfig:
 
 class LinearityTracker(Callback):
     """Every ``every`` epochs (and after the last): the Taylor remainder share of the student
-    (eval mode, see the ``linearity`` metric) on the first ``limit`` test images → epoch record
-    key ``"linearity"``. Uses its own generator: the training RNG stream is untouched."""
+    (eval mode, see the ``linearity`` metric) on the first ``limit`` validation images → epoch
+    record key ``"linearity"``. Uses its own generator: the training RNG stream is untouched."""
 
     Config = LinearityTrackerConfig
+    requires_val = True
+
+    def on_train_start(self, run):
+        require_val(run, "linearity")
 
     def on_epoch_end(self, run, record):
         cfg = self.config
@@ -38,7 +43,7 @@ class LinearityTracker(Callback):
         if epoch % cfg.every and epoch != run.epochs:
             return
         metric = LinearityConfig(eps=cfg.eps, normalization=cfg.normalization)
-        loader = InMemoryLoader(run.data.test_x, run.data.test_y, batch_size=cfg.batch_size,
+        loader = InMemoryLoader(run.data.val_x, run.data.val_y, batch_size=cfg.batch_size,
                                 device=run.device, limit=cfg.limit)
         generator = torch.Generator(device=run.device).manual_seed(cfg.seed)
         with module_mode(run.student, False), no_param_grad(run.student):

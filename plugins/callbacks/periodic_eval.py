@@ -1,4 +1,4 @@
-"""Cheap robust evaluation during training, on a fixed subset of the test set."""
+"""Cheap robust evaluation during training, on the validation split (never on test images)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from advdistill.config import as_float
 from advdistill.errors import TrainingError
 from advdistill.evaluation.runner import run_metrics
 from advdistill.interfaces import Callback
+from advdistill.val_split import require_val
 
 
 @define(frozen=True, kw_only=True)
 class PeriodicEvalConfig:
     every: int = field(default=1, validator=[instance_of(int), ge(1)])
-    #: the first ``limit`` test images (the same every time)
-    limit: int = field(default=500, validator=[instance_of(int), ge(1)])
+    #: the first ``limit`` validation images (the same every time); None: all of them ([data] val_size)
+    limit: int | None = field(default=None, validator=optional([instance_of(int), ge(1)]))
     steps: int = field(default=10, validator=[instance_of(int), ge(1)])
     #: None: the recipe's [attack] eps (and step_size), else 8/255 (and 2/255)
     eps: float | None = field(default=None, converter=lambda v: None if v is None else as_float(v))
@@ -26,12 +27,15 @@ class PeriodicEvalConfig:
 
 class PeriodicEval(Callback):
     """Every ``every`` epochs (and after the last): clean and PGD-``steps`` accuracy on the first
-    ``limit`` test images; writes ``{"clean", "pgd"}`` into the epoch record, where
-    ``train.best_metric`` (default ``"pgd"``) picks ``checkpoints/best.safetensors``."""
+    ``limit`` validation images (held out of the training set, ``[data] val_size``); writes
+    ``{"clean", "pgd"}`` into the epoch record's ``"eval"``, where ``train.best_metric`` (default
+    ``"pgd"``) picks ``checkpoints/best.safetensors``. Test images are never read here."""
 
     Config = PeriodicEvalConfig
+    requires_val = True
 
     def on_train_start(self, run):
+        require_val(run, "periodic_eval")
         cfg = self.config
         attack_cfg = getattr(run.recipe.attack, "config", None)
         eps = cfg.eps if cfg.eps is not None else getattr(attack_cfg, "eps", 8 / 255)
@@ -46,7 +50,7 @@ class PeriodicEval(Callback):
         if epoch % self.config.every and epoch != run.epochs:
             return
         values, errors, _ = run_metrics(
-            run.student, run.data.test_x, run.data.test_y, self.metrics, device=run.device,
+            run.student, run.data.val_x, run.data.val_y, self.metrics, device=run.device,
             batch_size=self.config.batch_size or run.recipe.eval.batch_size, limit=self.config.limit,
             show_progress=False,
         )

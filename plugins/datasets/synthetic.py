@@ -20,9 +20,14 @@ class SyntheticConfig:
 
 
 class Synthetic(DatasetSource):
-    """Each class is a fixed random pattern plus noise: learnable in a few steps. Not real data."""
+    """Each class is a fixed random pattern plus noise: learnable in a few steps. Not real data.
+
+    No validation split unless the recipe asks for one (``[data] val_size``): its sizes are
+    tiny and chosen per test.
+    """
 
     Config = SyntheticConfig
+    default_val_size = 0
 
     def load(self):
         c = self.config

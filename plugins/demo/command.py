@@ -30,16 +30,24 @@ def demo_recipe(name: str) -> Path:
 
 
 def summary_table(rows: list[dict]) -> str:
-    """A markdown table of the demo's runs."""
-    header = "| run | model | " + " | ".join(title for _, title in COLUMNS) + " | time (train + eval) |"
-    lines = [header, "|" + "---|" * (len(COLUMNS) + 3)]
+    """A markdown table of the demo's runs (the numbers of each run's reported checkpoint)."""
+    header = "| run | model | checkpoint | " + " | ".join(title for _, title in COLUMNS) + " | time (train + eval) |"
+    lines = [header, "|" + "---|" * (len(COLUMNS) + 4)]
     for row in rows:
         cells = []
         for key, _ in COLUMNS:
             value = row["metrics"].get(key)
             cells.append("-" if value is None else (f"{value:.2f}" if key in ("clean", "pgd20") else f"{value:.3f}"))
-        lines.append(f"| {row['run']} | {row['model']} | " + " | ".join(cells) + f" | {row['seconds']:.0f} s |")
+        lines.append(f"| {row['run']} | {row['model']} | {row.get('checkpoint', '-')} | " + " | ".join(cells)
+                     + f" | {row['seconds']:.0f} s |")
     return "\n".join(lines)
+
+
+def _checkpoint(report: dict) -> str:
+    checkpoint = report.get("checkpoint")
+    if not isinstance(checkpoint, dict):
+        return "-"
+    return f"{checkpoint.get('name')} (epoch {checkpoint.get('epoch')})"
 
 
 @click.command("demo")
@@ -61,8 +69,8 @@ def demo(out: Path | None, overrides: tuple[str, ...]) -> None:
         t0 = time.perf_counter()
         run_dir = train(recipe, out / name)
         report = json.loads((run_dir / "report.json").read_text())
-        rows.append({"run": name, "model": _describe(recipe), "metrics": report["metrics"],
-                     "seconds": time.perf_counter() - t0, "dir": str(run_dir)})
+        rows.append({"run": name, "model": _describe(recipe), "checkpoint": _checkpoint(report),
+                     "metrics": report["metrics"], "seconds": time.perf_counter() - t0, "dir": str(run_dir)})
         return run_dir
 
     teacher_dir = run("teacher")
@@ -73,9 +81,11 @@ def demo(out: Path | None, overrides: tuple[str, ...]) -> None:
     total = time.perf_counter() - started
     table = summary_table(rows)
     text = (
-        "# advdistill demo: MNIST-5k (4,000 train / 1,000 test real digits), Linf eps = 0.2\n\n"
+        "# advdistill demo: MNIST-5k (3,500 train + 500 validation / 1,000 test real digits), Linf eps = 0.2\n\n"
         f"{table}\n\n"
-        "Accuracies in percent on the 1,000 test digits (PGD-20: 20 steps of 0.025, random start). "
+        "Accuracies in percent on the 1,000 test digits (PGD-20: 20 steps of 0.025, random start) of each "
+        "run's last checkpoint; each run's report.md also has a row for `best`, the epoch with the best "
+        "periodic PGD accuracy on validation digits (held out of the training digits; never test digits). "
         "GD/GC: mean L2 distance / cosine similarity between the student's and the teacher's input "
         f"gradients of the cross-entropy. Total time {total:.0f} s.\n"
     )

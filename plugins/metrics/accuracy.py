@@ -9,19 +9,17 @@ from attrs.validators import ge, instance_of, optional
 from advdistill.components import build
 from advdistill.config import one_of, optional_float, positive_or_none
 from advdistill.interfaces import Metric
-from advdistill.losses import accuracy_count
 from advdistill_plugins.metrics.common import DEFAULT_EPS
 
 
 class Clean(Metric):
-    """Top-1 accuracy (%) on the clean test images → key ``clean``."""
+    """Top-1 accuracy (%) on the clean test images → key ``clean`` (per image: recorded as ``clean``)."""
 
     def evaluate(self, ctx):
-        correct = torch.zeros((), dtype=torch.long, device=ctx.device)
         with torch.no_grad():
-            for x, y in ctx.batches("clean"):
-                correct += accuracy_count(ctx.model(x), y)
-        return {"clean": 100.0 * correct.item() / ctx.n_examples}
+            correct = torch.cat([ctx.model(x).argmax(1) == y for x, y in ctx.batches("clean")])
+        ctx.record("clean", correct)
+        return {"clean": 100.0 * correct.sum().item() / ctx.n_examples}
 
 
 @define(frozen=True, kw_only=True)
@@ -54,7 +52,8 @@ class PGDAccuracy(Metric):
     """Accuracy (%) under PGD on CE; defaults = the paper's PGD-20 (Linf, 8/255, step 2/255, uniform start).
 
     ``norm = "l2"`` (ε 128/255) and ``"l1"`` (ε 12) are the unseen attacks of Table 6; their
-    step defaults to ε/4. Keys: ``pgd<steps>`` for Linf, ``pgd_l2`` / ``pgd_l1`` otherwise.
+    step defaults to ε/4. Keys: ``pgd<steps>`` for Linf, ``pgd_l2`` / ``pgd_l1`` otherwise; the
+    per-image robust flags are recorded under the same key.
     """
 
     Config = PGDMetricConfig
@@ -76,15 +75,17 @@ class PGDAccuracy(Metric):
         cfg = self.config
         attack = self.attack()
         generator = ctx.generator(stream=1)
-        robust = torch.zeros((), dtype=torch.long, device=ctx.device)
+        robust = []
         for x, y in ctx.batches(self.key):
             alive = torch.ones_like(y, dtype=torch.bool)
             for _ in range(cfg.restarts):
                 x_adv = attack.perturb(ctx.model, x, y, generator=generator)
                 with torch.no_grad():
                     alive &= ctx.model(x_adv).argmax(1) == y
-            robust += alive.sum()
-        return {self.key: 100.0 * robust.item() / ctx.n_examples}
+            robust.append(alive)
+        flags = torch.cat(robust)
+        ctx.record(self.key, flags)
+        return {self.key: 100.0 * flags.sum().item() / ctx.n_examples}
 
 
 @define(frozen=True, kw_only=True)

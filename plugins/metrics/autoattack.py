@@ -276,5 +276,7 @@ class AutoAttackMetric(Metric):
         )
 
     def evaluate(self, ctx):
-        return {self.key: 100.0 * self.robust_flags(ctx).sum().item() / ctx.n_examples}
+        flags = self.robust_flags(ctx)
+        ctx.record(self.key, flags)
+        return {self.key: 100.0 * flags.sum().item() / ctx.n_examples}
 

@@ -56,9 +56,16 @@ class EpsCurveConfig:
             raise ValueError("'eps' needs at least one radius")
 
 
+def record_prefix(eps: float) -> str:
+    """Where a point's per-image flags are recorded: ``eps_curve@<eps>/`` + ``pgd20`` / ``autoattack``."""
+    return f"eps_curve@{eps:.6g}/"
+
+
 class EpsCurve(Metric):
     """PGD-20 and AutoAttack accuracy (%) at each ε of a list (Linf; default 8…16/255) → key
-    ``eps_curve``: a list of ``{"eps", "pgd20", "autoattack"}`` (autoattack null when off)."""
+    ``eps_curve``: a list of ``{"eps", "pgd20", "autoattack"}`` (autoattack null when off).
+    Per image: recorded as ``eps_curve@<eps>/pgd20`` and ``eps_curve@<eps>/autoattack``
+    (ε in pixel units, 6 significant digits)."""
 
     Config = EpsCurveConfig
 
@@ -66,12 +73,13 @@ class EpsCurve(Metric):
         cfg = self.config
         curve = []
         for eps in cfg.eps:
+            at_eps = ctx.scoped(record_prefix(eps))
             pgd = build("metric", "pgd", eps=eps, step_size=cfg.step_size, steps=cfg.steps,
                         restarts=cfg.restarts, key=f"pgd{cfg.steps}")
-            point: dict[str, Any] = {"eps": eps, **pgd.evaluate(ctx)}
+            point: dict[str, Any] = {"eps": eps, **pgd.evaluate(at_eps)}
             if cfg.autoattack is not None:
                 aa = AutoAttackMetric(AutoAttackConfig(**{**cfg.autoattack, "eps": eps, "key": "autoattack"}))
-                point.update(aa.evaluate(ctx))
+                point.update(aa.evaluate(at_eps))
             else:
                 point["autoattack"] = None
             log.info("eps_curve: eps = %.4f (%g/255): %s", eps, eps * 255, point)

@@ -14,7 +14,6 @@ from advdistill.components import build_from_table
 from advdistill.config import component_table
 from advdistill.errors import RecipeError
 from advdistill.interfaces import Metric
-from advdistill.losses import accuracy_count
 from advdistill.torch_utils import freeze
 from advdistill_plugins.attacks.vmi_fgsm import VMIFGSM, VMIFGSMConfig
 
@@ -60,9 +59,11 @@ class Transfer(Metric):
     def evaluate(self, ctx):
         surrogate, attack = self.surrogate(ctx), self.attack()
         generator = ctx.generator(stream=6)
-        correct = torch.zeros((), dtype=torch.long, device=ctx.device)
+        correct = []
         for x, y in ctx.batches(self.config.key):
             x_adv = attack.perturb(surrogate, x, y, generator=generator)
             with torch.no_grad():
-                correct += accuracy_count(ctx.model(x_adv), y)
-        return {self.config.key: 100.0 * correct.item() / ctx.n_examples}
+                correct.append(ctx.model(x_adv).argmax(1) == y)
+        flags = torch.cat(correct)
+        ctx.record(self.config.key, flags)
+        return {self.config.key: 100.0 * flags.sum().item() / ctx.n_examples}

@@ -6,6 +6,7 @@ from safetensors.torch import load_file
 
 import advdistill as ad
 from advdistill.errors import CheckpointError, RecipeError, TrainingError
+from advdistill.testing import TINY_RECIPE
 
 
 def weights(run_dir, name="last"):
@@ -39,6 +40,7 @@ def test_resume_is_exact(tiny_recipe, tmp_path, monkeypatch):
         aux={"igdm": {"kind": "igdm", "alpha": {"kind": "linear", "end": 2.0}}},
         optim={"kind": "sgd", "lr": {"kind": "step", "value": 0.05, "milestones": [1]}},
         callbacks={"progress": False, "periodic_eval": {"kind": "periodic_eval", "limit": 16, "steps": 2}},
+        data={**TINY_RECIPE["data"], "val_size": 16},
     )
     full = ad.train(recipe, tmp_path / "full")
 
@@ -122,3 +124,43 @@ def test_attack_bn_policy(tiny_recipe, tmp_path):
 def test_training_needs_attack_and_objective(tiny_recipe, tmp_path):
     with pytest.raises(RecipeError, match=r"needs an \[attack\]"):
         ad.train(tiny_recipe(attack=None), tmp_path / "run")
+
+
+def test_training_never_sees_a_validation_image(tiny_recipe, tmp_path):
+    """Every image of every training batch is a training image; none is a validation image."""
+    from advdistill.engine.trainer import Trainer
+
+    recipe = ad.load_recipe(tiny_recipe(
+        data={**TINY_RECIPE["data"], "val_size": 16}, eval={"at_end": False},
+        train={"epochs": 2, "batch_size": 16, "log_every": 2, "device": "cpu"},
+        callbacks={"progress": False, "periodic_eval": {"kind": "periodic_eval", "steps": 1}},
+    ))
+    trainer = Trainer(recipe, tmp_path / "run")
+    seen = []
+    original = trainer.train_step
+
+    def spy(x, y, progress, lr):
+        seen.append(x.clone())
+        return original(x, y, progress, lr)
+
+    trainer.train_step = spy
+    trainer.fit()
+
+    def rows(images):
+        return {tuple(image.flatten().tolist()) for image in images}
+
+    val = rows(trainer.splits.val_x.float().div(255))
+    train = rows(trainer.splits.train_x.float().div(255))
+    batches = rows(torch.cat(seen))
+    assert len(val) == 16 and len(train) == 48 and not val & train
+    assert batches == train  # 2 epochs of 3 full batches see every training image...
+    assert not batches & val  # ...and no validation image
+
+
+def test_callbacks_cannot_read_the_test_split(tiny_recipe, tmp_path):
+    from advdistill.engine.trainer import Trainer
+
+    trainer = Trainer(ad.load_recipe(tiny_recipe()), tmp_path / "run")
+    assert trainer.state.data.train_x is trainer.splits.train_x
+    with pytest.raises(TrainingError, match="only the final evaluation reads the test images"):
+        trainer.state.data.test_x[:4]

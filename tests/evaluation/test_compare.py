@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from advdistill.errors import DataError
 from advdistill.evaluation.compare import compare_runs, comparison_table, load_report, scatter_points
@@ -81,3 +82,66 @@ def test_compare_command(cli_runner, runs, tmp_path):
     assert "| rslad+igdm | 58.40 |" in result.output and "gd_gc_vs_aa.png" in result.output
     error = cli_runner("compare", str(tmp_path / "nothing"), exit_code=2)
     assert "Error:" in error.output and "Traceback" not in error.output
+
+
+def write_records(run, checkpoint="last", dataset="cifar10", sha="s", **flags):
+    from advdistill.evaluation.records import write_per_example
+
+    n = len(next(iter(flags.values())))
+    write_per_example(run, {checkpoint: {k: torch.tensor(v, dtype=torch.bool) for k, v in flags.items()}},
+                      index=torch.arange(n), dataset=dataset, recipe_hash="h", test_sha256=sha, n_test=n,
+                      weights={checkpoint: "w"})
+
+
+def test_compare_pairs_the_runs_image_by_image_with_mcnemar(runs, tmp_path):
+    from advdistill.stats import mcnemar_exact
+
+    # 10 images: rslad right on 0-5; igdm right on 2-9 (only rslad: 0, 1; only igdm: 6-9)
+    write_records(runs[0], clean=[1] * 6 + [0] * 4, pgd20=[1, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    write_records(runs[1], clean=[0, 0] + [1] * 8, pgd20=[1, 1, 1, 0, 0, 0, 0, 0, 0, 0], autoattack=[0] * 10)
+    write_records(runs[2], dataset="cifar100", clean=[1] * 10)
+    result = compare_runs(runs, tmp_path / "out")
+    pairs = {(p["a"], p["b"]): p for p in result["paired"]}
+    assert list(pairs) == [("rslad", "rslad+igdm"), ("rslad", "ard"), ("rslad+igdm", "ard")]
+    clean = pairs[("rslad", "rslad+igdm")]["metrics"]["clean"]
+    assert clean == {"n": 10, "accuracy_a": 60.0, "accuracy_b": 80.0, "difference": 20.0, "only_a": 2,
+                     "only_b": 4, "p_value": mcnemar_exact(2, 4)}
+    assert clean["p_value"] == 2 * (1 + 6 + 15) / 64  # 2·P(X ≤ 2), X ~ Bin(6, 1/2)
+    assert list(pairs[("rslad", "rslad+igdm")]["metrics"]) == ["clean", "pgd20"]  # metrics both recorded
+    assert "different data sets (cifar10 and cifar100)" in pairs[("rslad", "ard")]["skipped"]
+    text = (tmp_path / "out" / "comparison.md").read_text()
+    assert "| rslad (last) | rslad+igdm (last) | Clean | 10 | 60.00 | 80.00 | +20.00 | 2 | 4 | 0.688 |" in text
+    assert "- rslad vs ard: not paired: evaluated on different data sets" in text
+    saved = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    assert saved["paired"][0]["metrics"]["pgd20"]["only_b"] == 2
+
+
+def test_runs_without_records_are_named_and_the_rest_still_compares(runs, tmp_path):
+    write_records(runs[0], clean=[1, 0])
+    result = compare_runs(runs[:2])
+    assert "rslad+igdm" in result["paired"][0]["skipped"] and "not found" in result["paired"][0]["skipped"]
+    assert "not paired" in result["paired_table"] and result["table"].startswith("| run |")
+
+
+def test_many_runs_are_each_paired_with_the_first(tmp_path):
+    from advdistill.evaluation.compare import ALL_PAIRS_UP_TO, run_pairs
+
+    labels = [f"r{i}" for i in range(ALL_PAIRS_UP_TO + 1)]
+    assert run_pairs(labels[:3]) == [("r0", "r1"), ("r0", "r2"), ("r1", "r2")]
+    assert run_pairs(labels) == [("r0", other) for other in labels[1:]]
+
+
+def test_the_reported_checkpoint_is_the_one_paired(tmp_path):
+    from advdistill.evaluation.records import write_per_example
+
+    a, b = write_run(tmp_path, "a", clean=1.0), write_run(tmp_path, "b", clean=1.0)
+    report = json.loads((b / "report.json").read_text())
+    (b / "report.json").write_text(json.dumps({**report, "checkpoint": {"name": "best"}}))
+    write_records(a, clean=[1, 1, 0])
+    write_per_example(b, {"last": {"clean": torch.tensor([0, 0, 0]).bool()},
+                          "best": {"clean": torch.tensor([1, 1, 1]).bool()}},
+                      index=torch.arange(3), dataset="cifar10", recipe_hash="h", test_sha256="s", n_test=3,
+                      weights={"last": "1", "best": "2"})
+    pair = compare_runs([a, b])["paired"][0]
+    assert (pair["checkpoint_a"], pair["checkpoint_b"]) == ("last", "best")
+    assert pair["metrics"]["clean"]["only_b"] == 1 and pair["metrics"]["clean"]["only_a"] == 0

@@ -5,6 +5,7 @@ import json
 import pytest
 
 import advdistill as ad
+from advdistill.evaluation.records import read_per_example
 
 QUICK_AA = {"version": "custom", "attacks": ["apgd-ce"], "n_iter": 3, "n_restarts": 1,
             "backend": "pyautoattack"}
@@ -38,6 +39,7 @@ def runs(tmp_path_factory):
         teacher={"kind": "checkpoint", "path": str(teacher / "checkpoints" / "last.safetensors")},
         attack={"kind": "rslad_kl", "steps": 2}, objective={"kind": "rslad"},
         callbacks={"progress": False, "linearity": {"kind": "linearity", "limit": 8}},
+        data={**TINY_RECIPE["data"], "val_size": 16},
         eval={"at_end": False, "metrics": METRICS},
         train={"epochs": 2, "batch_size": 16, "log_every": 2, "device": "cpu"},
     )
@@ -58,6 +60,16 @@ def test_eval_writes_every_metric_the_report_and_the_plots(cli_runner, runs, tmp
     assert report["plots"] == ["plots/eps_curve.png", "plots/linearity.png"]
     assert all((out / p).read_bytes().startswith(b"\x89PNG") for p in report["plots"])
     assert "| Clean | AA | GD ↓ | GC ↑ |" in result.output == (out / "report.md").read_text() + "\n"
+    # per image, for every accuracy: correct (clean) or robust (attacks), by checkpoint and report key
+    records = read_per_example(out)
+    assert set(records) == {"last"} == set(report["checkpoints"])  # no periodic evaluation: no best
+    curve = [f"eps_curve@{eps:.6g}/{key}" for eps in (4 / 255, 8 / 255) for key in ("pgd2", "autoattack")]
+    assert set(records["last"]) == {"clean", "pgd2", "autoattack", "transfer_vmi_fgsm", *curve}
+    for name, row in report["checkpoints"].items():
+        metrics = row["metrics"]
+        values = {**metrics, **{f"eps_curve@{p['eps']:.6g}/{k}": p[k] for p in metrics["eps_curve"] for k in p}}
+        for key, flags in records[name].items():
+            assert flags.shape == (8,) and 100.0 * flags.float().mean().item() == pytest.approx(values[key]), key
 
 
 def test_a_failing_metric_is_in_the_report_and_the_others_too(cli_runner, runs, tmp_path):

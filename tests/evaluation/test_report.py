@@ -21,3 +21,28 @@ def test_markdown_orders_columns_as_the_paper_and_tabulates_the_curve(tmp_path):
     write_report(tmp_path, report)
     assert json.loads((tmp_path / "report.json").read_text()) == report
     assert (tmp_path / "report.md").read_text() == text
+
+
+def test_one_row_per_checkpoint_the_reported_one_first_and_the_rule_in_words():
+    report = {
+        "name": "run", "n_examples": 10, "metrics": {"clean": 80.0, "pgd20": 40.0}, "errors": {},
+        "checkpoint": {"name": "best", "path": "c/best.safetensors", "epoch": 7, "rule": "best",
+                       "selected_by": {"metric": "pgd", "split": "val", "epoch": 7, "value": 42.5}},
+        "checkpoints": {
+            "last": {"epoch": 10, "rule": "last", "selected_by": None, "metrics": {"clean": 82.0, "pgd20": 38.0},
+                     "errors": {"aa": "RuntimeError: x"}},
+            "best": {"epoch": 7, "rule": "best", "metrics": {"clean": 80.0, "pgd20": 40.0}, "errors": {},
+                     "selected_by": {"metric": "pgd", "split": "val", "epoch": 7, "value": 42.5}},
+        },
+    }
+    text = markdown(report)
+    assert ("- reported checkpoint: `best` (epoch 7), rule `best`: selected by the highest periodic pgd = 42.50 "
+            "on the validation split (epoch 7)") in text
+    assert ("| checkpoint | Clean | PGD-20 |\n|---|---|---|\n| **best** (epoch 7; val pgd 42.50; reported) | 80.00 | "
+            "40.00 |\n| last (epoch 10) | 82.00 | 38.00 |") in text
+    assert "- `aa` (checkpoint `last`): RuntimeError: x" in text
+    report["checkpoint"] = {"name": "last", "epoch": 10, "rule": "last", "selected_by": None,
+                            "note": "'best' was asked for, but the run has no checkpoints/best.safetensors"}
+    text = markdown(report)
+    assert "rule `last`: the weights after the final epoch, no selection — 'best' was asked for" in text
+    assert "- also evaluated: `best` (epoch 7), selected by the highest periodic pgd = 42.50 on the validation" in text

@@ -92,3 +92,41 @@ def test_context_helpers(net, data):
     assert list(ctx.progress(range(3))) == [0, 1, 2]
     seeds = [ctx.generator(stream).initial_seed() for stream in (2, 2, 3)]
     assert seeds[0] == seeds[1] != seeds[2]
+
+
+class Flags(Metric):
+    """Records the first ``k`` images as correct, then fails if asked to."""
+
+    def __init__(self, key, k, fail=False):
+        super().__init__()
+        self.key, self.k, self.fail = key, k, fail
+
+    def evaluate(self, ctx):
+        flags = torch.arange(ctx.n_examples) < self.k
+        ctx.record(self.key, flags)
+        ctx.scoped("sub@1/").record(self.key, ~flags)
+        if self.fail:
+            raise RuntimeError("after recording")
+        return {self.key: 100.0 * self.k / ctx.n_examples}
+
+
+def test_records_are_collected_by_key_and_those_of_failed_metrics_dropped(net, data):
+    records = {}
+    metrics = {"a": Flags("a", 3), "b": Flags("b", 5, fail=True), "clean": ad.build("metric", "clean"),
+               "again": Flags("a", 1)}
+    values, errors, _ = run_metrics(net, *data, metrics, device=CPU, limit=8, show_progress=False, records=records)
+    assert set(records) == {"a", "sub@1/a", "clean"}  # b failed; the second "a" clashed
+    assert records["a"].tolist() == [True] * 3 + [False] * 5 and records["sub@1/a"].tolist() == [False] * 3 + [True] * 5
+    assert records["a"].dtype == torch.bool and records["a"].device.type == "cpu"
+    assert "already written" in errors["again"] and "after recording" in errors["b"]
+    # the clean metric's flags are its accuracy, image by image
+    with torch.no_grad():
+        expected = net.eval()(data[0][:8].float() / 255).argmax(1) == data[1][:8]
+    assert torch.equal(records["clean"], expected)
+    assert values["clean"] == pytest.approx(100.0 * expected.float().mean().item())
+
+
+def test_flags_of_the_wrong_shape_are_refused(net, data):
+    ctx = EvalContext(model=net, images=data[0], labels=data[1], device=CPU)
+    with pytest.raises(ValueError, match=r"shape \(11,\); expected \(12,\)"):
+        ctx.record("clean", torch.ones(11, dtype=torch.bool))

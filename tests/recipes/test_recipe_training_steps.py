@@ -36,7 +36,8 @@ def teacher_checkpoint(tmp_path_factory) -> Path:
 
 def tiny_overrides(recipe: Path, teacher: Path) -> list[str]:
     overrides = [
-        'data={kind = "synthetic", n_train = 16, n_test = 8, num_classes = 4, image_size = 8}',
+        # 4 validation images: the shipped recipes evaluate periodically on the validation split
+        'data={kind = "synthetic", n_train = 16, n_test = 8, num_classes = 4, image_size = 8, val_size = 4}',
         'student={kind = "small_cnn", widths = [4], hidden = 8}',
         "train.device=cpu", "train.batch_size=8", "train.max_steps_per_epoch=1", "eval.at_end=false",
         "attack.steps=2",

@@ -21,9 +21,13 @@ def test_demo_end_to_end_shrunk(cli_runner, tmp_path):
     assert "| teacher |" in result.output and "| rslad+igdm |" in result.output
     summary = json.loads((out / "summary.json").read_text())
     assert [r["run"] for r in summary["runs"]] == ["teacher", "rslad", "rslad+igdm"]
+    assert "3,500 train + 500 validation" in result.output and "| last (epoch 1) |" in result.output
     for run in summary["runs"]:
         report = json.loads((out / run["run"] / "report.json").read_text())
         assert report["n_examples"] == 32 and report["errors"] == {}
+        # best (chosen on validation digits) is evaluated too; after one epoch it is last
+        assert report["checkpoints"]["best"]["selected_by"]["split"] == "val"
+        assert report["checkpoints"]["best"]["same_weights_as"] == "last"
     student = json.loads((out / "rslad+igdm" / "recipe.json").read_text())
     assert student["teacher"]["path"] == str(out / "teacher" / "checkpoints" / "last.safetensors")
     assert "gd" in summary["runs"][2]["metrics"]
