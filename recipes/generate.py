@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from advdistill.evaluation.paper import cell_name
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -128,11 +130,6 @@ def paper_cells(table: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None
 def cell_id(dataset: str, student: str, teacher: str | None, leaf: str) -> str:
     """A paper cell's key: its recipe's path under recipes/paper/, without ``.toml``."""
     return "/".join(part for part in (dataset, student, teacher, leaf) if part)
-
-
-def cell_name(cell: str) -> str:
-    """The ``name`` of a paper cell's recipe (and so its default run directory)."""
-    return "paper-" + cell.replace("/", "-")
 
 
 def _rule(table: Mapping[str, Any], method: str, igdm: bool, dataset: str) -> Mapping[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from advdistill.errors import DataError
-from advdistill.evaluation import plots
+from advdistill.evaluation import paper, plots
 from advdistill.evaluation.report import DISPLAY, format_value
 from advdistill.io import atomic_write_text
 
@@ -78,18 +78,47 @@ def scatter_points(runs: Mapping[str, Mapping[str, Any]]) -> tuple[list[dict[str
     return [], None
 
 
-def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = None) -> dict[str, Any]:
+def minutes_per_epoch(run_dir: Path) -> float | None:
+    """The median training time of an epoch in ``metrics.jsonl`` (its ``seconds``), in minutes."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    seconds = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line) if line.strip() else {}
+        if record.get("event") == "epoch" and _number(record.get("seconds")):
+            seconds.append(record["seconds"])
+    return round(sorted(seconds)[len(seconds) // 2] / 60, 3) if seconds else None
+
+
+def paper_rows(runs: Mapping[str, Mapping[str, Any]], paths: Sequence[Path], *, required: bool = False,
+               cell: str | None = None) -> dict[str, dict[str, Any]]:
+    """Paper vs ours vs Δ for each run whose IGDM-paper cell is known (:mod:`advdistill.evaluation.paper`)."""
+    cells = paper.resolve_cells(list(runs), runs, cell, required)
+    dirs = dict(zip(runs, (p if p.is_dir() else p.parent for p in paths)))
+    return {label: paper.compare_to_paper(c, runs[label], minutes_per_epoch(dirs[label])) for label, c in cells.items()}
+
+
+def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = None, *, paper_required: bool = False,
+                 cell: str | None = None) -> dict[str, Any]:
     """Read each run's report.json; returns the table and, with ``out_dir``, writes
     ``comparison.md``, ``comparison.json`` and ``plots/`` (gd_gc_vs_aa.png, and eps_curve.png /
-    linearity.png overlays when the runs have that data)."""
+    linearity.png overlays when the runs have that data).
+
+    Runs trained from a recipe of ``recipes/paper/`` also get the paper's numbers beside theirs
+    (``paper_table``); ``paper_required`` makes an unknown cell an error, ``cell`` names it for one run.
+    """
     if not run_dirs:
         raise DataError("compare needs at least one run directory")
     paths = [Path(p) for p in run_dirs]
     runs = {label: load_report(p) for label, p in zip(_labels(paths), paths)}
     table = comparison_table(runs)
     points, accuracy = scatter_points(runs)
+    rows = paper_rows(runs, paths, required=paper_required, cell=cell)
     result: dict[str, Any] = {"runs": {label: str(p) for label, p in zip(runs, paths)}, "table": table,
                               "scatter_accuracy": accuracy, "plots": []}
+    if rows:
+        result.update(paper=rows, paper_table=paper.paper_table(rows, DISPLAY))
     if out_dir is None:
         return result
     out = Path(out_dir)
@@ -113,10 +142,13 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = No
     note = ""
     if accuracy == "pgd20":
         note = "\nThe GD/GC scatter uses PGD-20: not every run has AutoAttack.\n"
-    atomic_write_text(out / "comparison.md", "# Comparison\n\n" + table + note)
+    beside = "\n" + result["paper_table"] if rows else ""
+    atomic_write_text(out / "comparison.md", "# Comparison\n\n" + table + note + beside)
     summary = {
         "runs": {label: {"path": str(p), "metrics": runs[label]["metrics"]} for label, p in zip(runs, paths)},
         "scatter_accuracy": accuracy,
     }
+    if rows:
+        summary["paper"] = rows
     atomic_write_text(out / "comparison.json", json.dumps(summary, indent=2) + "\n")
     return result

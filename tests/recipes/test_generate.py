@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from advdistill.evaluation.paper import cell_name
 from advdistill_recipes import generate
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -56,7 +57,7 @@ def test_paper_cells_cover_tables_2_3_and_4():
     assert "cifar100/mobilenetv2/pgd_at" in cells and "cifar100/mobilenetv2/ltd/pgd_at" not in cells
     assert "cifar10/resnet18/ikl_at/trades+igdm" in cells
     assert {"cifar100/resnet18/bdm_at/adaad-no-tin", "cifar100/resnet18/bdm_at/adaad+igdm-no-tin"} <= set(cells)
-    assert generate.cell_name("cifar100/resnet18/bdm_at/ard+igdm") == "paper-cifar100-resnet18-bdm_at-ard+igdm"
+    assert cell_name("cifar100/resnet18/bdm_at/ard+igdm") == "paper-cifar100-resnet18-bdm_at-ard+igdm"
 
 
 def test_the_method_base_is_the_data_set_specific_one_when_it_exists():
