@@ -174,6 +174,7 @@ def _paper_leaf(
         bases.append(paper["teacher_base"].format(dataset=dataset, teacher=teacher))
     if igdm:
         bases.append(IGDM_BASE)
+    bases.append(paper["base"])
     cell = cell_id(dataset, student, teacher, leaf)
     path = f"{PAPER}/{cell}.toml"
     return path, render(path, lines, bases, cell_name(cell), NO_TIN_TABLES if no_tin else "")
