@@ -3,7 +3,7 @@
 Run directory (DESIGN §5)::
 
     recipe.json                      the resolved recipe and its hash
-    metrics.jsonl                    one JSON object per log step and per epoch
+    metrics.jsonl                    one JSON object per log step and per epoch (first: the teacher audit)
     checkpoints/last.safetensors     student weights after the latest epoch
     checkpoints/last.state.safetensors   optimizer + RNG state for an exact --resume
     checkpoints/best.safetensors     weights with the best periodic robust accuracy

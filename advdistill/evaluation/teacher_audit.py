@@ -39,7 +39,7 @@ ATTACKS: dict[str, tuple[str, dict[str, Any], str]] = {
     "apgd-ce": ("autoattack", {"version": "custom", "attacks": ["apgd-ce"], "key": "apgd_ce"}, "apgd_ce"),
 }
 #: the cheap audit ``train`` runs: clean accuracy on this many test images, PGD-20 on the first ROBUST_N
-TRAIN_N, TRAIN_ROBUST_N = 1000, 256
+TRAIN_N, TRAIN_ROBUST_N = 1000, 100
 SIGMAS, SLACK_POINTS, FLOOR_SHARE = 3.0, 0.5, 0.1
 
 LIKELY_CAUSES = (
