@@ -3,7 +3,9 @@
 The numbers live in ``recipes/paper/numbers.toml`` (installed as ``advdistill_recipes/paper/``),
 keyed by cell: the recipe's path under ``recipes/paper/`` without ``.toml``. A run trained from
 a paper recipe knows its cell through the recipe's ``name``, ``"paper-"`` + the cell with ``/``
-written ``-`` (:func:`cell_name`).
+written ``-`` (:func:`cell_name`). The name, not a key of its own: the recipe format's top-level
+keys are fixed, and the name already travels with a run (recipe.json, report.json, the default
+run directory); a renamed run is given its cell with ``compare --cell``.
 """
 
 from __future__ import annotations

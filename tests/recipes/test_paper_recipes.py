@@ -33,7 +33,7 @@ def test_cell_recipe_composition(cell):
     assert data["student"] == load_chain(RECIPES / TABLE["students"][student]["base"])[0]["student"]
     assert data["objective"]["kind"] == method and ("igdm" in data.get("aux", {})) is igdm
     if teacher is None:
-        assert "teacher" not in data and not igdm and method in ("pgd_at", "trades")
+        assert "teacher" not in data and not igdm and not TABLE["methods"][method]["teacher"]
     else:
         assert data["teacher"]["name"] == TEACHERS[teacher] and data["teacher"]["dataset"] == dataset
         assert "grad_alignment" in data["eval"]["metrics"]
