@@ -197,13 +197,15 @@ def eval_command(
         _echo_comparison([out / d.name if out is not None else d for d in run_dirs], out or Path("."))
 
 
-def _echo_comparison(run_dirs: list[Path], out: Path) -> None:
+def _echo_comparison(run_dirs: list[Path], out: Path, paper: bool = False, cell: str | None = None) -> None:
     from advdistill.evaluation.compare import compare_runs
 
-    result = compare_runs(run_dirs, out)
+    result = compare_runs(run_dirs, out, paper_required=paper, cell=cell)
     click.echo(result["table"])
     if result["paired_table"]:
         click.echo(result["paired_table"])
+    if "paper_table" in result:
+        click.echo(result["paper_table"])
     for path in result["plots"]:
         click.echo(f"wrote {path}")
 
@@ -212,11 +214,19 @@ def _echo_comparison(run_dirs: list[Path], out: Path) -> None:
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
               help="Where comparison.md, comparison.json and plots/ (gd_gc_vs_aa.png, ...) go.")
-def compare_command(run_dirs: tuple[Path, ...], out: Path) -> None:
+@click.option("--paper", is_flag=True,
+              help="Put each run beside its IGDM-paper cell (paper, ours, Δ); an error if a run's cell is unknown. "
+                   "Runs trained from recipes/paper/ get this without the flag.")
+@click.option("--cell", default=None, metavar="CELL",
+              help="The paper cell of the (one) run, e.g. cifar100/resnet18/bdm_at/ard+igdm (implies --paper).")
+def compare_command(run_dirs: tuple[Path, ...], out: Path, paper: bool, cell: str | None) -> None:
     """Print one paper-style table (Clean, PGD-20, AA, GD, GC) over the runs' report.json files,
     test each pair of runs image by image (paired difference, exact McNemar p-value, from their
-    per_example.safetensors) and draw GD/GC vs AutoAttack with regression lines (the paper's Fig. 4)."""
-    _echo_comparison(list(run_dirs), out)
+    per_example.safetensors) and draw GD/GC vs AutoAttack with regression lines (the paper's Fig. 4).
+
+    A run trained from a recipe of recipes/paper/ is also put beside the IGDM paper's numbers
+    for its cell: paper, ours and Δ = ours − paper per metric."""
+    _echo_comparison(list(run_dirs), out, paper=paper or cell is not None, cell=cell)
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Attack", "AuxLoss", "Callback", "Component", "DataSplits", "DatasetInfo", "DatasetSource", "Metric",
-    "ModelFactory", "Objective", "Progress", "RunState", "Schedule", "TeacherLoader",
+    "ModelFactory", "Objective", "Progress", "PublishedAccuracy", "RunState", "Schedule", "TeacherLoader",
 ]
 
 
@@ -107,6 +107,18 @@ class ModelFactory(Component, abc.ABC):
         """A freshly initialised model for ``num_classes`` classes and ``in_chans`` channels."""
 
 
+@define(frozen=True)
+class PublishedAccuracy:
+    """A teacher's accuracies (%) on its full test set as published, and where they were published."""
+
+    clean: float
+    autoattack: float | None = None
+    #: PGD-20 (Linf 8/255, step 2/255), when a source reports it
+    pgd20: float | None = None
+    #: the citation / URL of the numbers
+    source: str = ""
+
+
 class TeacherLoader(Component, abc.ABC):
     """Loads a trained teacher: frozen, in eval mode, taking inputs in [0, 1]."""
 
@@ -116,6 +128,10 @@ class TeacherLoader(Component, abc.ABC):
 
         Relative paths in the recipe are relative to the working directory.
         """
+
+    def published_accuracy(self) -> PublishedAccuracy | None:
+        """The accuracies published for this teacher, which the teacher audit compares with; None if unknown."""
+        return None
 
 
 @define(frozen=True)

@@ -3,7 +3,7 @@
 Run directory (DESIGN §5)::
 
     recipe.json                      the resolved recipe and its hash
-    metrics.jsonl                    one JSON object per log step and per epoch
+    metrics.jsonl                    one JSON object per log step and per epoch (first: the teacher audit)
     checkpoints/last.safetensors     student weights after the latest epoch
     checkpoints/last.state.safetensors   optimizer + RNG state for an exact --resume
     checkpoints/best.safetensors     weights with the best periodic robust accuracy on the validation split
@@ -34,6 +34,7 @@ from advdistill.engine.checkpoint import (
 from advdistill.engine.data import InMemoryLoader, epoch_seed
 from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
 from advdistill.errors import CheckpointError, TrainingError
+from advdistill.evaluation.teacher_audit import audit_for_training
 from advdistill.interfaces import Progress, RunState
 from advdistill.io import atomic_write_text
 from advdistill.recipe import Recipe, validate_for_training
@@ -81,9 +82,11 @@ class Trainer:
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.student = build_student(recipe, self.info).to(self.device, memory_format=memory_format)
         self.teacher = build_teacher(recipe, self.info)
+        self.teacher_audit: dict[str, Any] | None = None
         if self.teacher is not None:
             self.teacher = self.teacher.to(self.device, memory_format=memory_format)
             self._check_teacher()
+            self.teacher_audit = audit_for_training(recipe, self.teacher, self.splits, self.device)
         self.attack = recipe.attack.build()
         self.objective = recipe.objective.build()
         self.aux = build_labeled(recipe.aux)
@@ -208,6 +211,8 @@ class Trainer:
         if main:
             recipe_json = {**self.recipe.to_dict(), "recipe_hash": self.recipe.hash, "advdistill_version": __version__}
             atomic_write_text(self.out_dir / "recipe.json", json.dumps(recipe_json, indent=2) + "\n")
+            if self.teacher_audit is not None and self.start_epoch == 1:  # a resume keeps the first record
+                self.append_metrics(self.teacher_audit)
         for cb in callbacks:
             cb.on_train_start(self.state)
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from advdistill.errors import DataError
-from advdistill.evaluation import plots
+from advdistill.evaluation import paper, plots
 from advdistill.evaluation.records import PerExample, paired_outcomes, read_per_example_file
 from advdistill.evaluation.report import DISPLAY, format_value
 from advdistill.io import atomic_write_text
@@ -171,10 +171,37 @@ def paired_table(pairs: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join([*lines, "", *notes]).rstrip() + "\n"
 
 
-def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = None) -> dict[str, Any]:
+def minutes_per_epoch(run_dir: Path) -> float | None:
+    """The median training time of an epoch in ``metrics.jsonl`` (its ``seconds``), in minutes."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    seconds = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line) if line.strip() else {}
+        if record.get("event") == "epoch" and _number(record.get("seconds")):
+            seconds.append(record["seconds"])
+    return round(sorted(seconds)[len(seconds) // 2] / 60, 3) if seconds else None
+
+
+def paper_rows(runs: Mapping[str, Mapping[str, Any]], paths: Sequence[Path], *, required: bool = False,
+               cell: str | None = None) -> dict[str, dict[str, Any]]:
+    """Paper vs ours vs Δ for each run whose IGDM-paper cell is known (:mod:`advdistill.evaluation.paper`)."""
+    cells = paper.resolve_cells(list(runs), runs, cell, required)
+    dirs = dict(zip(runs, (p if p.is_dir() else p.parent for p in paths)))
+    return {label: paper.compare_to_paper(c, runs[label], minutes_per_epoch(dirs[label])) for label, c in cells.items()}
+
+
+def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = None, *, paper_required: bool = False,
+                 cell: str | None = None) -> dict[str, Any]:
     """Read each run's report.json (and per_example.safetensors); returns the table, the paired
-    tests and, with ``out_dir``, writes ``comparison.md``, ``comparison.json`` and ``plots/``
-    (gd_gc_vs_aa.png, and eps_curve.png / linearity.png overlays when the runs have that data)."""
+    tests and, with ``out_dir``, writes
+    ``comparison.md``, ``comparison.json`` and ``plots/`` (gd_gc_vs_aa.png, and eps_curve.png /
+    linearity.png overlays when the runs have that data).
+
+    Runs trained from a recipe of ``recipes/paper/`` also get the paper's numbers beside theirs
+    (``paper_table``); ``paper_required`` makes an unknown cell an error, ``cell`` names it for one run.
+    """
     if not run_dirs:
         raise DataError("compare needs at least one run directory")
     paths = [Path(p) for p in run_dirs]
@@ -182,9 +209,12 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = No
     table = comparison_table(runs)
     pairs = paired_comparisons(runs, dict(zip(runs, paths)))
     points, accuracy = scatter_points(runs)
+    rows = paper_rows(runs, paths, required=paper_required, cell=cell)
     result: dict[str, Any] = {"runs": {label: str(p) for label, p in zip(runs, paths)}, "table": table,
                               "paired": pairs, "paired_table": paired_table(pairs),
                               "scatter_accuracy": accuracy, "plots": []}
+    if rows:
+        result.update(paper=rows, paper_table=paper.paper_table(rows, DISPLAY))
     if out_dir is None:
         return result
     out = Path(out_dir)
@@ -209,11 +239,14 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = No
     if accuracy == "pgd20":
         note = "\nThe GD/GC scatter uses PGD-20: not every run has AutoAttack.\n"
     paired_text = "\n" + result["paired_table"] if result["paired_table"] else ""
-    atomic_write_text(out / "comparison.md", "# Comparison\n\n" + table + note + paired_text)
+    beside = "\n" + result["paper_table"] if rows else ""
+    atomic_write_text(out / "comparison.md", "# Comparison\n\n" + table + note + paired_text + beside)
     summary = {
         "runs": {label: {"path": str(p), "metrics": runs[label]["metrics"]} for label, p in zip(runs, paths)},
         "paired": pairs,
         "scatter_accuracy": accuracy,
     }
+    if rows:
+        summary["paper"] = rows
     atomic_write_text(out / "comparison.json", json.dumps(summary, indent=2) + "\n")
     return result

@@ -55,6 +55,9 @@ class TrainConfig:
     best_metric: str = field(default="pgd", validator=instance_of(str))
     drop_last: bool = field(default=True, validator=instance_of(bool))
     compile: bool = field(default=False, validator=instance_of(bool))
+    #: check the teacher at start (clean accuracy on 1,000 test images, PGD-20 on 100) and refuse a
+    #: broken one (near chance, or below its published clean accuracy); the numbers go to metrics.jsonl
+    audit_teacher: bool = field(default=True, validator=instance_of(bool))
 
 
 @define(frozen=True, kw_only=True)

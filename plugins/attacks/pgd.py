@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
+from attrs import define, field
 
-from advdistill_plugins.attacks.base import IterativeAttack
+from advdistill.config import one_of
+from advdistill_plugins.attacks.base import IterativeAttack, IterativeConfig
+
+
+@define(frozen=True, kw_only=True)
+class PGDConfig(IterativeConfig):
+    #: "sum": each example ascends its own CE; "mean": CE averaged over the batch, as the IGDM
+    #: authors' ARD scripts (the direction is the same: only the gradient's scale changes by 1/B)
+    reduction: str = field(default="sum", validator=one_of("sum", "mean"))
 
 
 class PGD(IterativeAttack):
@@ -14,5 +23,7 @@ class PGD(IterativeAttack):
     the unseen-norm attacks (normalised / sparse-L1 steps, exact ball projections).
     """
 
+    Config = PGDConfig
+
     def loss(self, model, x_adv, y, prepared, teacher):
-        return F.cross_entropy(model(x_adv).float(), y, reduction="sum")
+        return F.cross_entropy(model(x_adv).float(), y, reduction=self.config.reduction)

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from advdistill import __version__
-from advdistill.errors import PluginError, RecipeError, did_you_mean
+from advdistill.errors import CheckpointError, PluginError, RecipeError, did_you_mean
 from advdistill_plugins.teachers.robustbench import (
     DATASET_CLASSES,
     KNOWN,
@@ -23,7 +23,7 @@ from advdistill_plugins.teachers.robustbench import (
 
 @click.group("teacher")
 def teacher() -> None:
-    """Teachers from RobustBench checkpoint files: list the known ones, convert .pt to safetensors."""
+    """Teachers from RobustBench checkpoint files: list the known ones, convert .pt to safetensors, audit one."""
 
 
 def _architecture(arch: str, dataset: str, threat_model: str) -> tuple[dict[str, Any], KnownTeacher | None]:
@@ -161,7 +161,7 @@ def list_teachers(model_dir: str, dataset: str | None, as_json: bool) -> None:
             "paper": dict(zip(("clean", "pgd20", "autoattack"), entry.paper)) if entry.paper else None,
             "leaderboard": (dict(zip(("clean", "autoattack"), entry.leaderboard))
                             if entry.leaderboard else None),
-            "status": status, "path": os.fspath(path),
+            "source": entry.source, "status": status, "path": os.fspath(path),
         })
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -171,4 +171,98 @@ def list_teachers(model_dir: str, dataset: str | None, as_json: bool) -> None:
                    f"model {entry.model['kind']}]")
         click.echo(f"    paper clean/PGD-20/AA: {_fmt(entry.paper, 3)}   "
                    f"RobustBench clean/AA: {_fmt(entry.leaderboard, 2)}")
+        click.echo(f"    source: {entry.source}")
         click.echo(f"    {row['status']}: {row['path']}")
+
+
+@teacher.command("audit")
+@click.argument("recipe", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", default=None, metavar="NAME",
+              help="A RobustBench model name (instead of RECIPE), e.g. Wang2023Better_WRN-28-10.")
+@click.option("--dataset", type=click.Choice(sorted(DATASET_CLASSES)), default=None,
+              help="With --name: the model's data set, whose test images it is audited on (default cifar10).")
+@click.option("--threat-model", type=click.Choice(THREAT_MODELS), default="Linf", show_default=True,
+              help="With --name: the RobustBench threat model.")
+@click.option("--model-dir", default=None,
+              help="RobustBench model directory ({model_dir}/{dataset}/{threat_model}/{name}); default: the "
+                   "recipe's, or models.")
+@click.option("--trust-pickle", is_flag=True, help="With --name: read a .pt file (pickle) you trust.")
+@click.option("--data-root", default="data", show_default=True, help="With --name: where the data set's files are.")
+@click.option("-n", "n", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Audit on the first N test images.")
+@click.option("--attack", type=click.Choice(["pgd20", "apgd-ce", "none"]), default="pgd20", show_default=True,
+              help="The quick robust accuracy: PGD-20 (Linf 8/255, step 2/255) or APGD-CE (AutoAttack's first attack).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("overrides", "--set", multiple=True, metavar="KEY=VALUE", help="Override a value of RECIPE.")
+@click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON.")
+def audit(
+    recipe: Path | None, name: str | None, dataset: str | None, threat_model: str, model_dir: str | None,
+    trust_pickle: bool, data_root: str, n: int, attack: str, device: str, batch_size: int,
+    overrides: tuple[str, ...], as_json: bool,
+) -> None:
+    """Check a teacher: clean and quick robust accuracy on N test images beside its published numbers.
+
+    The teacher is RECIPE's [teacher] on RECIPE's test images, or the RobustBench model --name.
+    A clean accuracy near chance, or below the published one by more than 3 binomial standard
+    errors (+ 0.5 points), is an error naming the likely causes (exit status 2).
+    """
+    from advdistill.components import build, build_from_table, build_teacher, load_data
+    from advdistill.evaluation.teacher_audit import audit_teacher
+    from advdistill.recipe import load_recipe
+    from advdistill.torch_utils import resolve_device
+
+    if (recipe is None) == (name is None):
+        raise click.UsageError("give a RECIPE or --name NAME (one of them)")
+    if recipe is not None:
+        if dataset is not None or trust_pickle:
+            raise click.UsageError("--dataset and --trust-pickle go with --name; with RECIPE: --set teacher.KEY=VALUE")
+        if model_dir is not None:
+            overrides = (*overrides, f"teacher.model_dir={json.dumps(model_dir)}")
+        resolved = load_recipe(recipe, overrides)
+        if resolved.teacher is None:
+            raise click.UsageError(f"{recipe} has no [teacher] table: nothing to audit")
+        splits = load_data(resolved)
+        model = build_teacher(resolved, splits.info)
+        loader, label = resolved.teacher.build(), str(resolved.teacher.to_json().get("name") or recipe)
+    else:
+        dataset = dataset or "cifar10"
+        table = {"kind": "robustbench", "name": name, "dataset": dataset, "threat_model": threat_model,
+                 "model_dir": model_dir or "models", "trust_pickle": trust_pickle}
+        loader, label = build_from_table("teacher", table), name
+        splits = build("dataset", dataset, root=data_root).load()
+        model = loader.load(num_classes=splits.info.num_classes, in_chans=splits.info.in_chans)
+    dev = resolve_device(device)
+    result = audit_teacher(
+        model.to(dev), splits.test_x, splits.test_y, num_classes=splits.info.num_classes, name=label,
+        dataset=splits.info.name, published=loader.published_accuracy(), n=n,
+        attack=None if attack == "none" else attack, device=dev, batch_size=batch_size, show_progress=True,
+    )
+    if as_json:
+        click.echo(json.dumps(result.record(), indent=2))
+    else:
+        click.echo(_audit_text(result, dev))
+    if result.status != "ok":
+        raise CheckpointError(result.message())
+
+
+def _audit_text(result: Any, device: Any) -> str:
+    pub = result.published
+    lines = [f"teacher {result.name} on the first {result.n} test images of {result.dataset} ({device}):"]
+    verdict = {"ok": "ok", "near_chance": "NEAR CHANCE", "below_published": "BELOW PUBLISHED"}[result.status]
+    if pub is not None:
+        lines.append(f"  clean       {result.clean:6.2f} %   published {pub.clean:.2f} %, tolerance "
+                     f"{result.tolerance:.2f} points   {verdict}")
+    else:
+        lines.append(f"  clean       {result.clean:6.2f} %   nothing published for this teacher; "
+                     f"near-chance limit {result.chance_limit:.2f} %   {verdict}")
+    if result.robust is not None:
+        shown = {"pgd20": "PGD-20", "apgd-ce": "APGD-CE"}[result.attack]
+        refs = [f"{label} {value:.2f} %" for label, value in
+                (("PGD-20", pub and pub.pgd20), ("AutoAttack", pub and pub.autoattack)) if value is not None]
+        lines.append(f"  {shown:<10}  {result.robust:6.2f} %   on {result.robust_n} images"
+                     + (f"; published {', '.join(refs)}" if refs else ""))
+    lines += [f"  warning: {w}" for w in result.warnings]
+    if pub is not None and pub.source:
+        lines.append(f"  source: {pub.source}")
+    return "\n".join(lines)

@@ -24,7 +24,7 @@ from advdistill.components import build_from_table
 from advdistill.config import one_of
 from advdistill.engine.checkpoint import load_state_strict, read_metadata
 from advdistill.errors import CheckpointError, RecipeError, did_you_mean
-from advdistill.interfaces import TeacherLoader
+from advdistill.interfaces import PublishedAccuracy, TeacherLoader
 from advdistill.torch_utils import freeze
 from advdistill_plugins.teachers.files import (
     drop_redundant_buffers,
@@ -54,33 +54,60 @@ class KnownTeacher:
     paper: tuple[float, float, float] | None
     #: RobustBench leaderboard: clean, AutoAttack
     leaderboard: tuple[float, float] | None
+    #: where the numbers come from (the model's paper, RobustBench's model card)
+    source: str = ""
 
     @property
     def num_classes(self) -> int:
         return DATASET_CLASSES[self.dataset]
+
+    def published(self) -> PublishedAccuracy | None:
+        """RobustBench's clean and AutoAttack accuracy (else the IGDM paper's), and the paper's PGD-20."""
+        if self.leaderboard is None and self.paper is None:
+            return None
+        clean, autoattack = self.leaderboard or (self.paper[0], self.paper[2])
+        return PublishedAccuracy(clean=clean, autoattack=autoattack, pgd20=self.paper[1] if self.paper else None,
+                                 source=self.source)
 
 
 def _known(*entries: KnownTeacher) -> dict[tuple[str, str, str], KnownTeacher]:
     return {(e.dataset, e.threat_model, e.name): e for e in entries}
 
 
+def _source(name: str, dataset: str, paper: str, in_igdm_paper: bool = True) -> str:
+    card = f"https://github.com/RobustBench/robustbench/blob/master/model_info/{dataset}/Linf/{name}.json"
+    igdm = "; PGD-20: IGDM paper Table 1 (Lee, Cho & Kim, ICLR 2025, arXiv:2312.03286)" if in_igdm_paper else ""
+    return f"RobustBench leaderboard, {dataset} Linf 8/255 ({card}); {paper}{igdm}"
+
+
+_LTD = "Chen & Lee, LTD: Low Temperature Distillation for Robust Adversarial Training, arXiv:2111.02331"
+_BDM = "Wang et al., Better Diffusion Models Further Improve Adversarial Training, ICML 2023, arXiv:2302.04638"
+_IKL = "Cui et al., Decoupled Kullback-Leibler Divergence Loss, NeurIPS 2024, arXiv:2305.13948"
+
 #: The teachers of the IGDM paper (Table 1) plus AdaAD's WRN-34-20, by (dataset, threat, name).
 KNOWN: dict[tuple[str, str, str], KnownTeacher] = _known(
     KnownTeacher("Chen2021LTD_WRN34_10", "cifar10", "Linf", "LTD",
-                 {"kind": "wrn_34_10"}, (85.21, 60.89, 56.94), (85.21, 56.94)),
+                 {"kind": "wrn_34_10"}, (85.21, 60.89, 56.94), (85.21, 56.94),
+                 _source("Chen2021LTD_WRN34_10", "cifar10", _LTD)),
     KnownTeacher("Chen2021LTD_WRN34_10", "cifar100", "Linf", "LTD",
-                 {"kind": "wrn_34_10", "sub_block1": True}, (64.07, 36.61, 30.57), (64.07, 30.59)),
+                 {"kind": "wrn_34_10", "sub_block1": True}, (64.07, 36.61, 30.57), (64.07, 30.59),
+                 _source("Chen2021LTD_WRN34_10", "cifar100", _LTD)),
     KnownTeacher("Wang2023Better_WRN-28-10", "cifar10", "Linf", "BDM-AT",
-                 {"kind": "dm_wrn_28_10", "dataset": "cifar10"}, (92.44, 70.63, 67.31), (92.44, 67.31)),
+                 {"kind": "dm_wrn_28_10", "dataset": "cifar10"}, (92.44, 70.63, 67.31), (92.44, 67.31),
+                 _source("Wang2023Better_WRN-28-10", "cifar10", _BDM)),
     KnownTeacher("Wang2023Better_WRN-28-10", "cifar100", "Linf", "BDM-AT",
-                 {"kind": "dm_wrn_28_10", "dataset": "cifar100"}, (72.58, 44.24, 38.83), (72.58, 38.83)),
+                 {"kind": "dm_wrn_28_10", "dataset": "cifar100"}, (72.58, 44.24, 38.83), (72.58, 38.83),
+                 _source("Wang2023Better_WRN-28-10", "cifar100", _BDM)),
     KnownTeacher("Cui2023Decoupled_WRN-28-10", "cifar10", "Linf", "IKL-AT",
-                 {"kind": "dm_wrn_28_10", "dataset": "cifar10"}, (92.16, 71.09, 67.73), (92.16, 67.73)),
+                 {"kind": "dm_wrn_28_10", "dataset": "cifar10"}, (92.16, 71.09, 67.73), (92.16, 67.73),
+                 _source("Cui2023Decoupled_WRN-28-10", "cifar10", _IKL)),
     KnownTeacher("Cui2023Decoupled_WRN-28-10", "cifar100", "Linf", "IKL-AT",
-                 {"kind": "dm_wrn_28_10", "dataset": "cifar100"}, (73.80, 44.14, 39.18), (73.85, 39.18)),
+                 {"kind": "dm_wrn_28_10", "dataset": "cifar100"}, (73.80, 44.14, 39.18), (73.85, 39.18),
+                 _source("Cui2023Decoupled_WRN-28-10", "cifar100", _IKL)),
     # AdaAD's official code distils from this one (CIFAR-10); not in the IGDM paper
     KnownTeacher("Chen2021LTD_WRN34_20", "cifar10", "Linf", "LTD",
-                 {"kind": "wideresnet", "depth": 34, "widen_factor": 20}, None, None),
+                 {"kind": "wideresnet", "depth": 34, "widen_factor": 20}, None, (86.03, 57.71),
+                 _source("Chen2021LTD_WRN34_20", "cifar10", _LTD, in_igdm_paper=False)),
 )
 
 
@@ -190,6 +217,13 @@ class RobustBenchTeacher(TeacherLoader):
         if cfg.model is not None:
             return dict(cfg.model)
         return dict(lookup(cfg.name, cfg.dataset, cfg.threat_model).model)
+
+    def published_accuracy(self) -> PublishedAccuracy | None:
+        """The accuracies published for a name of :data:`KNOWN`; None for a model given by ``model``."""
+        cfg = self.config
+        if cfg.model is not None:
+            return None
+        return lookup(cfg.name, cfg.dataset, cfg.threat_model).published()
 
     def expected_files(self) -> tuple[Path, Path]:
         """The ``.safetensors`` and ``.pt`` paths of the RobustBench layout."""

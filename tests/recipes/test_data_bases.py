@@ -10,7 +10,7 @@ import advdistill as ad
 from advdistill.recipe.loading import load_chain
 
 BASE = Path(__file__).resolve().parents[2] / "recipes" / "base"
-METHODS = ("pgd_at", "trades", "mart", "ard", "iad", "rslad", "adaad")
+METHODS = sorted(p.stem for p in (BASE / "methods").glob("*.toml"))  # every method's base recipe
 
 
 def leaf(tmp_path: Path, data: str, student: str, method: str) -> Path:

@@ -1,5 +1,8 @@
 """Each method's shipped recipe runs one real training step, shrunk with --set overrides.
 
+The cases are the standard grid's CIFAR-10 / ResNet-18 leaves (recipes/leaves.toml) and the
+IGDM paper's recipes that use a method base of their own (recipes/paper/base/).
+
 Data, student and teacher are replaced by tiny stand-ins (synthetic data, a small CNN, a
 ``checkpoint`` teacher saved here), so the test needs neither CIFAR nor RobustBench weights;
 everything else (attack, objective, IGDM, BN policy, optimizer) is the shipped recipe's.
@@ -15,14 +18,16 @@ import torch
 import advdistill as ad
 from advdistill.engine.checkpoint import save_weights
 from advdistill.interfaces import Progress
+from advdistill.plugins import get_registry
 from advdistill.recipe.loading import load_chain
+from advdistill_recipes import generate
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "cifar10" / "resnet18"
-METHODS = ("pgd_at", "trades", "mart", "ard", "iad", "rslad", "adaad")
-CASES = [f"{m}{suffix}" for m in METHODS for suffix in ("", "+igdm")] + ["adaad+igdm-no-tin"]
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+CASES = [f"cifar10/resnet18/{leaf}" for leaf in generate.read_table()["standard"]["leaves"]]
+# the paper cells whose method base is their own (the IGDM authors' ARD, RSLAD and AdaAD + IGDM)
+CASES += [f"paper/cifar100/resnet18/bdm_at/{leaf}" for leaf in ("ard", "ard+igdm", "rslad+igdm", "adaad+igdm")]
+CASES += ["paper/cifar100/resnet18/bdm_at/adaad-no-tin"]
 TEACHER_ARCH = '{kind = "small_cnn", widths = [6], hidden = 8}'
-ATTACKS = {"pgd_at": "PGD", "trades": "TRADESInner", "mart": "MARTInner", "ard": "PGD", "iad": "PGD",
-           "rslad": "RSLADInner", "adaad": "AdaADInner"}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +58,7 @@ def test_method_recipe_runs_a_training_step(name, teacher_checkpoint, tmp_path):
     from advdistill.engine.trainer import Trainer
 
     path = RECIPES / f"{name}.toml"
+    method, igdm, no_tin = generate.split_leaf(path.stem)
     recipe = ad.load_recipe(path, tiny_overrides(path, teacher_checkpoint))
     trainer = Trainer(recipe, tmp_path / "run")
     before = [p.detach().clone() for p in trainer.student.parameters()]
@@ -65,8 +71,9 @@ def test_method_recipe_runs_a_training_step(name, teacher_checkpoint, tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.student.parameters()))
     if teacher_before is not None:
         assert all(torch.equal(a, b) for a, b in zip(teacher_before, trainer.teacher.parameters()))
-    assert ("igdm" in logs) is ("+igdm" in name)
-    if name == "iad":
+    assert ("igdm" in logs) is igdm
+    if method == "iad":
         assert "iad_introspection" in logs
-    expected_attack = "PGD" if name.endswith("no-tin") else ATTACKS[name.split("+")[0]]
-    assert type(trainer.attack).__name__ == expected_attack and trainer.attack.config.steps == 2
+    method_attack = load_chain(RECIPES / "base" / "methods" / f"{method}.toml")[0]["attack"]["kind"]
+    assert type(trainer.attack) is get_registry().get("attack", "pgd" if no_tin else method_attack)
+    assert trainer.attack.config.steps == 2

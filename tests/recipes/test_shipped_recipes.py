@@ -1,4 +1,8 @@
-"""Every shipped recipe validates, and the CIFAR tree is complete and composed as documented."""
+"""Every shipped recipe validates, and the standard CIFAR grid is complete and composed as documented.
+
+The methods are discovered, not listed: a method is a registered objective with a base recipe
+in recipes/base/methods/, and the grid's leaves come from recipes/leaves.toml.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +10,61 @@ from pathlib import Path
 
 import pytest
 
+from advdistill.plugins import get_registry
 from advdistill.recipe.loading import load_chain
+from advdistill_recipes import generate
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
-DATASETS = ("cifar10", "cifar100")
-STUDENTS = {"resnet18": "cifar_resnet18", "mobilenetv2": "cifar_mobilenetv2"}
-#: method -> (its inner maximization, needs a teacher without IGDM)
-METHODS = {
-    "pgd_at": ("pgd", False), "trades": ("trades_kl", False), "mart": ("mart", False),
-    "ard": ("pgd", True), "iad": ("pgd", True), "rslad": ("rslad_kl", True), "adaad": ("adaad_kl", True),
+TABLE = generate.read_table()
+#: data tables beside the recipes, not recipes
+NOT_RECIPES = {RECIPES / "leaves.toml", RECIPES / "paper" / "numbers.toml"}
+#: METHODS.md's official settings where a method departs from the CIFAR defaults
+#: (200 epochs, lr x0.1 at 100 and 150, weight decay 2e-4, batch 128, attack in eval mode)
+OFFICIAL = {
+    "ard": {"attack_bn": "train", "batch_size": {"cifar100": 256}},
+    "iad": {"attack_bn": "train"},
+    "rslad": {"epochs": 300, "milestones": [215, 260, 285], "scale": {"cifar10": 1.0, "cifar100": 10.0}},
+    "adaad": {"weight_decay": 5e-4, "reduction": {"cifar10": "mean", "cifar100": "batchmean"}},
 }
 
 
 def shipped() -> list[Path]:
-    """Every recipe a user may run: all TOML files except the bases meant for ``extends``."""
+    """Every recipe a user may run: all TOML files except the bases meant for ``extends`` and data tables."""
     return sorted(
         p for p in RECIPES.rglob("*.toml")
-        if "base" not in p.relative_to(RECIPES).parts[:-1] and p.name != "base.toml"
+        if "base" not in p.relative_to(RECIPES).parts[:-1] and p.name != "base.toml" and p not in NOT_RECIPES
     )
 
 
-def cifar_tree() -> list[tuple[str, str, str, bool]]:
-    return [(d, s, m, igdm) for d in DATASETS for s in STUDENTS for m in METHODS for igdm in (False, True)]
+def method_bases() -> dict[str, Path]:
+    """Each method's base recipe: recipes/base/methods/<method>.toml."""
+    return {p.stem: p for p in sorted((RECIPES / "base" / "methods").glob("*.toml"))}
+
+
+def needs_teacher(method: str) -> bool:
+    """Whether the method's objective or inner maximization uses a teacher (asked of the registry)."""
+    registry = get_registry()
+    base, _ = load_chain(method_bases()[method])
+    return any(
+        getattr(registry.get(kind, base[section]["kind"]), "requires_teacher", False)
+        for kind, section in (("objective", "objective"), ("attack", "attack"))
+    )
+
+
+def standard_leaves() -> list[tuple[str, str, str]]:
+    grid = TABLE["standard"]
+    return [(d, s, leaf) for d in grid["datasets"] for s in grid["students"] for leaf in grid["leaves"]]
+
+
+def test_every_method_is_a_registered_objective_with_a_base_recipe_and_in_the_table():
+    registry = get_registry()
+    specs = [registry.spec("objective", name) for name in registry.names("objective")]
+    builtin = {s.name for s in specs if s.package == "advdistill" and s.alias_of is None}
+    assert set(method_bases()) == builtin  # every built-in method has its base recipe, and only those
+    assert set(TABLE["methods"]) == builtin
+    for method, spec in TABLE["methods"].items():
+        assert spec["teacher"] is needs_teacher(method), method
+    assert {generate.split_leaf(leaf)[0] for leaf in TABLE["standard"]["leaves"]} == builtin
 
 
 @pytest.mark.parametrize("path", shipped(), ids=lambda p: str(p.relative_to(RECIPES)))
@@ -36,38 +73,52 @@ def test_recipe_check_accepts_every_shipped_recipe(cli_runner, path):
     assert result.output.startswith("ok:")
 
 
-@pytest.mark.parametrize("ds,student,method,igdm", cifar_tree())
-def test_cifar_recipe_composition(ds, student, method, igdm):
-    path = RECIPES / ds / student / f"{method}{'+igdm' if igdm else ''}.toml"
-    data, _ = load_chain(path)
-    attack, needs_teacher = METHODS[method]
+@pytest.mark.parametrize("ds,student,leaf", standard_leaves())
+def test_cifar_recipe_composition(ds, student, leaf):
+    method, igdm, no_tin = generate.split_leaf(leaf)
+    data, _ = load_chain(RECIPES / ds / student / f"{leaf}.toml")
+    base, _ = load_chain(method_bases()[method])
+    student_base, _ = load_chain(RECIPES / TABLE["students"][student]["base"])
     assert data["data"]["kind"] == ds
-    assert data["student"]["kind"] == STUDENTS[student]
-    assert data["objective"]["kind"] == method and data["attack"]["kind"] == attack
+    assert data["student"] == student_base["student"]
+    assert data["objective"]["kind"] == method
+    assert data["attack"]["kind"] == ("pgd" if no_tin else base["attack"]["kind"])
     budget = data["attack"]
     assert (budget["eps"], budget["step_size"], budget["steps"]) == ("8/255", "2/255", 10)
     assert ("igdm" in data.get("aux", {})) is igdm
-    if needs_teacher or igdm:
+    if needs_teacher(method) or igdm:
         assert data["teacher"] == {
             "kind": "robustbench", "name": "Wang2023Better_WRN-28-10", "dataset": ds,
             "threat_model": "Linf", "model_dir": "models",
         }
+        assert data["eval"]["metrics"]["grad_alignment"] == {"kind": "grad_alignment"}
     else:
         assert "teacher" not in data  # plain AT loads no teacher
     assert data["train"]["augment"] == "crop_flip" and data["optim"]["momentum"] == 0.9
-    assert data["train"].get("attack_bn", "eval") == ("train" if method in ("ard", "iad") else "eval")
-    assert data["optim"]["weight_decay"] == (5e-4 if method == "adaad" else 2e-4)
-    epochs, milestones = (300, [215, 260, 285]) if method == "rslad" else (200, [100, 150])
-    assert data["train"]["epochs"] == epochs and data["optim"]["lr"]["milestones"] == milestones
-    assert data["train"]["batch_size"] == (256 if (ds, method) == ("cifar100", "ard") else 128)
-    if method == "rslad":
-        assert data["objective"]["scale"] == (10.0 if ds == "cifar100" else 1.0)
-    if method == "adaad":
-        assert data["objective"]["reduction"] == ("batchmean" if ds == "cifar100" else "mean")
 
 
-@pytest.mark.parametrize("ds", DATASETS)
-@pytest.mark.parametrize("student", STUDENTS)
+@pytest.mark.parametrize("ds,student,leaf", standard_leaves())
+def test_cifar_recipes_keep_the_official_settings(ds, student, leaf):
+    method = generate.split_leaf(leaf)[0]
+    data, _ = load_chain(RECIPES / ds / student / f"{leaf}.toml")
+    facts = OFFICIAL.get(method, {})
+
+    def fact(key, default):
+        value = facts.get(key, default)
+        return value.get(ds, default) if isinstance(value, dict) else value
+
+    assert data["train"].get("attack_bn", "eval") == fact("attack_bn", "eval")
+    assert data["optim"]["weight_decay"] == fact("weight_decay", 2e-4)
+    assert data["train"]["epochs"] == fact("epochs", 200)
+    assert data["optim"]["lr"]["milestones"] == fact("milestones", [100, 150])
+    assert data["train"]["batch_size"] == fact("batch_size", 128)
+    for key in ("scale", "reduction"):
+        if key in facts:
+            assert data["objective"][key] == fact(key, None)
+
+
+@pytest.mark.parametrize("ds", TABLE["standard"]["datasets"])
+@pytest.mark.parametrize("student", TABLE["standard"]["students"])
 def test_adaad_igdm_without_teacher_in_the_inner_max(ds, student):
     no_tin, _ = load_chain(RECIPES / ds / student / "adaad+igdm-no-tin.toml")
     with_tin, _ = load_chain(RECIPES / ds / student / "adaad+igdm.toml")
@@ -83,7 +134,8 @@ def test_igdm_fragment_has_the_paper_defaults():
     assert (igdm["beta"], igdm["gamma"], igdm["distance"], igdm["temperature"]) == (1.0, 1.0, "kl", 1.0)
 
 
-@pytest.mark.parametrize("path", [p for p in shipped() if p.parent.parent.name in DATASETS], ids=str)
+@pytest.mark.parametrize("path", [p for p in shipped() if p.parent.parent.name in TABLE["standard"]["datasets"]],
+                         ids=str)
 def test_leaf_recipes_are_a_few_lines(path):
     lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     assert len(lines) <= 14, "a leaf recipe composes bases; put shared settings in recipes/base/"
