@@ -1,17 +1,24 @@
-"""Checkpoints: safetensors weights plus a training-state sidecar, written atomically.
+"""Checkpoints: one self-contained training-state file, plus plain weight files, written atomically.
 
-``<name>.safetensors`` holds only the model's ``state_dict`` (usable on its own as a
-teacher or for evaluation); ``<name>.state.safetensors`` holds what an exact resume needs
-(optimizer state, RNG states, epoch, best score). Both carry the same ``checkpoint_id`` in
-their metadata so that a half-written pair is detected instead of silently mixed.
+``last.state.safetensors`` is *the* checkpoint: one file holding everything an exact resume
+needs (the model's weights, optimizer state, RNG states, epoch, best score), written through a
+temporary file and renamed into place, so a kill at any moment leaves either the previous
+complete checkpoint or the new one. ``<name>.safetensors`` holds only the model's
+``state_dict`` (usable on its own as a teacher or for evaluation); it is exported from the
+same save, after the state file, and carries the same ``checkpoint_id`` in its metadata, so
+that a resume can tell whether an export was interrupted and rewrite it from the state file.
+
+Older runs wrote the state file without the weights (``format`` 1); they resume from
+``last.safetensors`` when both files carry the same ``checkpoint_id``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +27,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
+from advdistill._testhooks import pause_point
 from advdistill.errors import CheckpointError
+
+#: the training-state file format: 2 holds the model's weights too (one file = one checkpoint)
+STATE_FORMAT = 2
+_MODEL_PREFIX = "model/"
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -34,6 +46,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        pause_point(f"atomic-write:{path.name}")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -49,6 +62,26 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+#: the names :func:`atomic_write` gives its temporary files: ``.<target name>.<random>.tmp``
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
+
+
+def remove_stale_temp_files(directories: Iterable[Path]) -> list[Path]:
+    """Delete the temporary files that interrupted :func:`atomic_write` calls left in ``directories``.
+
+    Call it only while holding the directory's lock (a running writer's file would go too).
+    """
+    removed = []
+    for directory in directories:
+        if not Path(directory).is_dir():
+            continue
+        for path in sorted(Path(directory).iterdir()):
+            if _TEMP_NAME.match(path.name) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
 
 
 def _plain_tensors(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -157,19 +190,36 @@ def _optimizer_from_flat(tensors: Mapping[str, torch.Tensor], meta: Mapping[str,
 
 
 def save_training_state(
-    path: Path, optimizer: torch.optim.Optimizer, info: Mapping[str, Any], rng: Mapping[str, torch.Tensor]
+    path: Path,
+    optimizer: torch.optim.Optimizer,
+    info: Mapping[str, Any],
+    rng: Mapping[str, torch.Tensor],
+    model: nn.Module | None = None,
 ) -> None:
-    """Save optimizer state, RNG states and ``info`` (JSON) for an exact resume."""
+    """Save ``model``'s weights, optimizer state, RNG states and ``info`` (JSON) in one file, atomically.
+
+    With ``model``, the file is a complete checkpoint (``info["format"] == 2``); without, it is
+    the optimizer/RNG sidecar of older runs.
+    """
     tensors, optim_meta = _optimizer_to_flat(optimizer)
-    tensors = _plain_tensors({**tensors, **{f"rng/{k}": v for k, v in rng.items()}})
-    meta = {"info": json.dumps(dict(info)), "optimizer": json.dumps(optim_meta)}
+    tensors = {**tensors, **{f"rng/{k}": v for k, v in rng.items()}}
+    info = dict(info)
+    if model is not None:
+        tensors.update({_MODEL_PREFIX + k: v for k, v in model.state_dict().items()})
+        info["format"] = STATE_FORMAT
+    tensors = _plain_tensors(tensors)
+    meta = {"info": json.dumps(info), "optimizer": json.dumps(optim_meta)}
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
 def load_training_state(
-    path: Path, optimizer: torch.optim.Optimizer
+    path: Path, optimizer: torch.optim.Optimizer, model: nn.Module | None = None
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Restore the optimizer from ``path``; returns ``(info, rng_states)``."""
+    """Restore the optimizer (and ``model``, when the file holds weights) from ``path``.
+
+    Returns ``(info, rng_states)``; ``info["has_weights"]`` says whether ``model`` was loaded
+    (files of older runs hold no weights: load them from ``last.safetensors``).
+    """
     tensors = read_tensors(path)
     with safe_open(str(path), framework="pt") as fh:
         raw = fh.metadata() or {}
@@ -185,4 +235,8 @@ def load_training_state(
     except (ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: the optimizer state does not fit this run's optimizer: {exc}") from None
     rng = {k.removeprefix("rng/"): v for k, v in tensors.items() if k.startswith("rng/")}
+    weights = {k.removeprefix(_MODEL_PREFIX): v for k, v in tensors.items() if k.startswith(_MODEL_PREFIX)}
+    info["has_weights"] = bool(weights) and model is not None
+    if info["has_weights"]:
+        load_state_strict(model, weights, source=f"{path} (weights)")
     return info, rng

@@ -4,8 +4,8 @@ Run directory (DESIGN §5)::
 
     recipe.json                      the resolved recipe and its hash
     metrics.jsonl                    one JSON object per log step and per epoch
-    checkpoints/last.safetensors     student weights after the latest epoch
-    checkpoints/last.state.safetensors   optimizer + RNG state for an exact --resume
+    checkpoints/last.state.safetensors   THE checkpoint: weights + optimizer + RNG state, one atomic file
+    checkpoints/last.safetensors     student weights after the latest epoch (exported from the same save)
     checkpoints/best.safetensors     weights with the best periodic robust accuracy
     report.json, report.md           the final evaluation
 """
@@ -24,12 +24,14 @@ import torch
 from attrs import define
 
 from advdistill import __version__
+from advdistill._testhooks import PAUSE_AT, pause_point
 from advdistill.api import build_labeled, build_student, build_teacher, load_data
 from advdistill.engine.checkpoint import (
     atomic_write_text,
     load_training_state,
     load_weights,
     read_metadata,
+    remove_stale_temp_files,
     save_training_state,
     save_weights,
 )
@@ -70,6 +72,8 @@ class Trainer:
         self.ckpt_dir = self.out_dir / "checkpoints"
         self._check_run_dir(resume)
         self.dist, device_spec = setup(self.cfg.device)
+        if self.dist.is_main:
+            self._remove_stale_temp_files()
         self.device = resolve_device(device_spec)
         self.amp = self.cfg.amp and self.device.type == "cuda"
         self.channels_last = self.cfg.channels_last and self.device.type == "cuda"
@@ -122,18 +126,23 @@ class Trainer:
         self.start_epoch = 1
         self.best: float | None = None
         self.best_epoch: int | None = None
-        if resume and (self.ckpt_dir / "last.safetensors").exists():
+        if resume and (self.state_path.exists() or (self.ckpt_dir / "last.safetensors").exists()):
             self._restore()
 
     # -- setup helpers -------------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.ckpt_dir / "last.state.safetensors"
+
     def _check_run_dir(self, resume: bool) -> None:
         last = self.ckpt_dir / "last.safetensors"
-        if last.exists() and not resume:
+        if not resume and (self.state_path.exists() or last.exists()):
+            last = self.state_path if self.state_path.exists() else last
             raise CheckpointError(
                 f"{self.out_dir} already holds a run ({last} exists). Pass --resume to continue it, "
                 "or choose another --out; nothing was overwritten."
             )
-        if resume and last.exists():
+        if resume and (last.exists() or self.state_path.exists()):
             saved = self.out_dir / "recipe.json"
             if saved.exists():
                 old = json.loads(saved.read_text()).get("recipe_hash")
@@ -143,6 +152,14 @@ class Trainer:
                         f"now resolves to {self.recipe.hash}. Resume with the same recipe (e.g. "
                         f"`advdistill train {saved} --out {self.out_dir} --resume`) or start a new run."
                     )
+
+    def _remove_stale_temp_files(self) -> None:
+        removed = remove_stale_temp_files([self.out_dir, self.ckpt_dir, self.out_dir / "plots"])
+        if removed:
+            log.warning(
+                "removed %d temporary file(s) of interrupted writes in %s: %s",
+                len(removed), self.out_dir, ", ".join(p.name for p in removed),
+            )
 
     def _check_teacher(self) -> None:
         probe = self.splits.test_x[:2].to(self.device).float().div(255)
@@ -165,19 +182,52 @@ class Trainer:
         return torch.optim.AdamW(params, lr=lr0, betas=tuple(opt.betas), weight_decay=opt.weight_decay)
 
     def _restore(self) -> None:
-        meta = load_weights(self.ckpt_dir / "last.safetensors", self.student)
-        info, rng = load_training_state(self.ckpt_dir / "last.state.safetensors", self.optimizer)
-        if meta.get("checkpoint_id") != info.get("checkpoint_id"):
+        last = self.ckpt_dir / "last.safetensors"
+        if not self.state_path.exists():
             raise CheckpointError(
-                f"{self.ckpt_dir}: last.safetensors and last.state.safetensors come from different saves "
-                "(interrupted while writing?). Delete last.state.safetensors to restart from the weights only."
+                f"Cannot resume {self.out_dir}: {last} exists but the training state {self.state_path.name} "
+                "(optimizer and RNG states) does not, so an exact resume is impossible. Continue from the "
+                f"weights in a new run directory: `advdistill train RECIPE --init-from {last} --out NEW_DIR` "
+                "(the optimizer starts afresh)."
             )
+        info, rng = load_training_state(self.state_path, self.optimizer, model=self.student)
+        self.best, self.best_epoch = info.get("best"), info.get("best_epoch")
+        if info["has_weights"]:
+            self._repair_exports(info)
+        else:  # format 1 (older runs): the weights live in last.safetensors only
+            self._restore_legacy_weights(info, last)
         restore_rng(rng, self.device)
         self.start_epoch = int(info["epoch"]) + 1
-        self.best, self.best_epoch = info.get("best"), info.get("best_epoch")
         if self.dist.is_main:
             self._truncate_metrics(int(info["epoch"]))
         log.info("resuming %s after epoch %d", self.out_dir, info["epoch"])
+
+    def _restore_legacy_weights(self, info: dict[str, Any], last: Path) -> None:
+        meta = read_metadata(last) if last.exists() else {}
+        if meta.get("checkpoint_id") != info.get("checkpoint_id"):
+            found = f"from epoch {meta.get('epoch')}" if last.exists() else "missing"
+            raise CheckpointError(
+                f"Cannot resume {self.out_dir} exactly: its training state {self.state_path.name} (written by an "
+                f"older advdistill) is from epoch {info.get('epoch')}, but {last.name} is {found}: the run was "
+                "interrupted between the two files. Continue from the weights in a new run directory (the "
+                f"optimizer starts afresh): `advdistill train RECIPE --init-from {last} --out NEW_DIR`."
+            )
+        load_weights(last, self.student)
+
+    def _repair_exports(self, info: dict[str, Any]) -> None:
+        """Rewrite last/best.safetensors from the state file when their export was interrupted."""
+        if not self.dist.is_main:
+            return
+        meta = info.get("weights_meta") or {}
+        last = self.ckpt_dir / "last.safetensors"
+        if not last.exists() or read_metadata(last).get("checkpoint_id") != info["checkpoint_id"]:
+            save_weights(last, self.student, meta)
+            log.warning("rewrote %s from %s (its export had been interrupted)", last, self.state_path.name)
+        best = self.ckpt_dir / "best.safetensors"
+        best_now = info.get("best_epoch") == info.get("epoch") and info.get("best") is not None
+        if best_now and (not best.exists() or read_metadata(best).get("checkpoint_id") != info["checkpoint_id"]):
+            save_weights(best, self.student, self._best_meta(meta))
+            log.warning("rewrote %s from %s (its export had been interrupted)", best, self.state_path.name)
 
     def _truncate_metrics(self, epoch: int) -> None:
         path = self.out_dir / "metrics.jsonl"
@@ -215,6 +265,8 @@ class Trainer:
                 self._update_best(record)
                 # the record goes first: a resume truncates metrics.jsonl to the checkpoint's epoch
                 self.append_metrics(record)
+                if PAUSE_AT is not None:
+                    pause_point(f"epoch-end:before-save:{epoch}")
                 self._save(epoch, improved=record.get("best", False))
             barrier(self.dist)
         for cb in callbacks:
@@ -259,6 +311,8 @@ class Trainer:
             if self.dist.is_main:
                 for cb in self.callbacks.values():
                     cb.on_step_end(self, info)
+            if PAUSE_AT is not None:
+                pause_point(f"step:{progress.global_step}")
         steps = step + 1
         loss_sum = all_reduce(loss_sum, self.dist)
         return {
@@ -318,24 +372,33 @@ class Trainer:
             self.best, self.best_epoch = float(score), record["epoch"]
             record["best"] = True
 
+    def _best_meta(self, meta: dict[str, Any]) -> dict[str, Any]:
+        return {**meta, "best_metric": self.cfg.best_metric, "best": self.best}
+
     def _save(self, epoch: int, improved: bool) -> None:
+        """Write the checkpoint (one atomic file), then export the plain weight files from it.
+
+        A kill before the state file's rename keeps the previous checkpoint; a kill after it
+        leaves exports that a resume recognises (checkpoint_id) and rewrites from the state file.
+        """
         checkpoint_id = secrets.token_hex(8)
         meta = {
             "epoch": epoch, "recipe_hash": self.recipe.hash, "checkpoint_id": checkpoint_id,
             "model": self.recipe.student.name, "dataset": self.info.name,
             "num_classes": self.info.num_classes, "in_chans": self.info.in_chans,
         }
+        info = {
+            "epoch": epoch, "checkpoint_id": checkpoint_id, "recipe_hash": self.recipe.hash,
+            "best": self.best, "best_epoch": self.best_epoch, "weights_meta": meta,
+        }
+        save_training_state(self.state_path, self.optimizer, info, capture_rng(self.device), model=self.student)
+        if PAUSE_AT is not None:
+            pause_point(f"save:after-state:{epoch}")
         save_weights(self.ckpt_dir / "last.safetensors", self.student, meta)
-        save_training_state(
-            self.ckpt_dir / "last.state.safetensors", self.optimizer,
-            {"epoch": epoch, "checkpoint_id": checkpoint_id, "best": self.best, "best_epoch": self.best_epoch},
-            capture_rng(self.device),
-        )
+        if PAUSE_AT is not None:
+            pause_point(f"save:after-last:{epoch}")
         if improved:
-            save_weights(
-                self.ckpt_dir / "best.safetensors", self.student,
-                {**meta, "best_metric": self.cfg.best_metric, "best": self.best},
-            )
+            save_weights(self.ckpt_dir / "best.safetensors", self.student, self._best_meta(meta))
 
     def final_evaluation(self) -> dict[str, Any]:
         """Evaluate the chosen checkpoint with the recipe's [eval] metrics; writes report.*."""

@@ -122,3 +122,71 @@ def test_attack_bn_policy(tiny_recipe, tmp_path):
 def test_training_needs_attack_and_objective(tiny_recipe, tmp_path):
     with pytest.raises(RecipeError, match=r"needs an \[attack\]"):
         ad.train(tiny_recipe(attack=None), tmp_path / "run")
+
+
+def _interrupted_run(tiny_recipe, tmp_path, monkeypatch, epochs=2):
+    """A run stopped (KeyboardInterrupt) at the start of epoch 2: its checkpoint holds epoch 1."""
+    from advdistill.engine.trainer import Trainer
+
+    recipe = tiny_recipe(train={"epochs": epochs, "batch_size": 16, "log_every": 2, "device": "cpu"},
+                         eval={"at_end": False})
+    original = Trainer.train_epoch
+
+    def crash_in_epoch_two(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", crash_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        ad.train(recipe, tmp_path / "part")
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    return recipe, tmp_path / "part"
+
+
+def _make_legacy(run_dir):
+    """Rewrite a run's checkpoint in the format of older versions: a state sidecar without the weights."""
+    from safetensors.torch import safe_open, save_file
+
+    path = run_dir / "checkpoints" / "last.state.safetensors"
+    with safe_open(str(path), framework="pt") as fh:
+        meta = fh.metadata()
+        names = list(fh.keys())
+        tensors = {k: fh.get_tensor(k) for k in names if not k.startswith("model/")}
+    info = json.loads(meta["info"])
+    meta["info"] = json.dumps({k: info[k] for k in ("epoch", "checkpoint_id", "best", "best_epoch")})
+    save_file(tensors, str(path), metadata=meta)
+
+
+def test_checkpoint_is_one_file_holding_the_weights(tiny_recipe, tmp_path, monkeypatch):
+    from safetensors.torch import safe_open
+
+    _, run = _interrupted_run(tiny_recipe, tmp_path, monkeypatch)
+    with safe_open(str(run / "checkpoints" / "last.state.safetensors"), framework="pt") as fh:
+        info = json.loads(fh.metadata()["info"])
+        names = list(fh.keys())
+    model_keys = {k.removeprefix("model/") for k in names if k.startswith("model/")}
+    assert info["format"] == 2 and info["epoch"] == 1
+    assert model_keys == set(weights(run))  # last.safetensors stays a plain weights file
+
+
+def test_runs_of_older_versions_still_resume_exactly(tiny_recipe, tmp_path, monkeypatch):
+    recipe, run = _interrupted_run(tiny_recipe, tmp_path, monkeypatch)
+    _make_legacy(run)
+    ad.train(recipe, run, resume=True)
+    full = ad.train(recipe, tmp_path / "full")
+    for key, value in weights(full).items():
+        assert torch.equal(value, weights(run)[key]), key
+
+
+def test_older_run_interrupted_between_its_two_files_says_what_to_do(tiny_recipe, tmp_path, monkeypatch):
+    from advdistill.engine.checkpoint import read_metadata, save_weights
+
+    recipe, run = _interrupted_run(tiny_recipe, tmp_path, monkeypatch)
+    _make_legacy(run)
+    # the old order wrote the weights first: a kill between the renames left newer weights
+    last = run / "checkpoints" / "last.safetensors"
+    student = ad.create_model("small_cnn", num_classes=4, in_chans=1, widths=[4], hidden=8)
+    save_weights(last, student, {**read_metadata(last), "epoch": 2, "checkpoint_id": "0123456789abcdef"})
+    with pytest.raises(CheckpointError, match=r"interrupted between the two files.*--init-from .*last\.safetensors"):
+        ad.train(recipe, run, resume=True)

@@ -1,0 +1,92 @@
+"""A real `advdistill train` process killed (SIGKILL) at each moment of a save; `--resume` then
+ends bitwise equal to an uninterrupted run (CPU, one thread)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import advdistill as ad
+from advdistill.testing import TINY_RECIPE, to_toml
+
+TIMING = ("seconds", "images_per_s")
+
+
+def _recipe_text() -> str:
+    data = copy.deepcopy(TINY_RECIPE)
+    data["train"] = {"epochs": 2, "batch_size": 16, "log_every": 2, "device": "cpu"}
+    # a periodic evaluation every epoch, so that best.safetensors is written too
+    data["callbacks"] = {"progress": False, "periodic_eval": {"kind": "periodic_eval", "limit": 16, "steps": 1}}
+    data["eval"] = {"at_end": False}
+    return to_toml(data)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The recipe and an uninterrupted run of it."""
+    root = tmp_path_factory.mktemp("reference")
+    recipe = root / "recipe.toml"
+    recipe.write_text(_recipe_text())
+    torch.set_num_threads(1)
+    return recipe, ad.train(recipe, root / "run")
+
+
+def records(run):
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in lines]
+
+
+def assert_same_run(run, ref):
+    for name in ("last", "best"):
+        a = load_file(str(ref / "checkpoints" / f"{name}.safetensors"))
+        b = load_file(str(run / "checkpoints" / f"{name}.safetensors"))
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (name, key)
+    assert records(run) == records(ref)
+    assert not list(run.rglob(".*.tmp")), "temporary files of interrupted writes must be removed"
+
+
+# (pause point, what the run directory holds right after the kill)
+KILLS = {
+    # the checkpoint is in place, its weight exports are not (first save: no last.safetensors)
+    "save:after-state:1": "state-only",
+    # epoch 2's checkpoint is in place; last.safetensors still holds epoch 1
+    "save:after-state:2": "stale-export",
+    # last.safetensors exported, best.safetensors (improved in epoch 1) not yet
+    "save:after-last:1": "no-best",
+    # in the middle of epoch 2
+    "step:5": "epoch-1",
+}
+FAST = {"save:after-state:2"}
+
+
+@pytest.mark.parametrize(
+    "point", [p if p in FAST else pytest.param(p, marks=pytest.mark.slow) for p in KILLS]
+)
+def test_kill_at_any_moment_then_resume_is_exact(point, reference, paused_cli, tmp_path):
+    recipe, ref = reference
+    run = tmp_path / "run"
+    paused_cli(["train", recipe, "--out", run], point).kill()
+    ckpt = run / "checkpoints"
+    state = ckpt / "last.state.safetensors"
+    after = KILLS[point]
+    if after == "no-checkpoint":
+        assert not state.exists()
+    elif after == "state-only":
+        assert state.exists() and not (ckpt / "last.safetensors").exists()
+    elif after == "stale-export":
+        from advdistill.engine.checkpoint import read_metadata
+
+        assert read_metadata(ckpt / "last.safetensors")["epoch"] == 1  # a complete, usable weights file
+    elif after == "no-best":
+        assert (ckpt / "last.safetensors").exists() and not (ckpt / "best.safetensors").exists()
+    if point.startswith("atomic-write"):
+        assert list(ckpt.glob(".last.state.safetensors.*.tmp")), "the kill should leave the temporary file"
+
+    ad.train(recipe, run, resume=True)
+    assert_same_run(run, ref)
