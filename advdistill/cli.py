@@ -197,8 +197,10 @@ def eval_command(
 
 def _echo_comparison(run_dirs: list[Path], out: Path) -> None:
     from advdistill.evaluation.compare import compare_runs
+    from advdistill.rundir import run_dir_lock
 
-    result = compare_runs(run_dirs, out)
+    with run_dir_lock(out, "compare"):
+        result = compare_runs(run_dirs, out)
     click.echo(result["table"])
     for path in result["plots"]:
         click.echo(f"wrote {path}")

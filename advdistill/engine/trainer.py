@@ -41,6 +41,7 @@ from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
 from advdistill.errors import CheckpointError, TrainingError
 from advdistill.interfaces import Progress
 from advdistill.recipe import Recipe, validate_for_training
+from advdistill.rundir import acquire_run_dir_lock, release_run_dir_lock
 from advdistill.torch_utils import autocast, capture_rng, module_mode, resolve_device, restore_rng
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,23 @@ class Trainer:
         self.recipe, self.out_dir = recipe, Path(out_dir)
         self.cfg = recipe.train
         self.ckpt_dir = self.out_dir / "checkpoints"
-        self._check_run_dir(resume)
+        self._locked = False
         self.dist, device_spec = setup(self.cfg.device)
-        if self.dist.is_main:
-            self._remove_stale_temp_files()
+        try:
+            if self.dist.is_main:
+                # before anything is built: an unusable --out or a running run costs nothing
+                acquire_run_dir_lock(self.out_dir, "train")
+                self._locked = True
+                pause_point("train:started")
+                self._remove_stale_temp_files()
+            self._check_run_dir(resume)
+            self._build(resume, device_spec)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, resume: bool, device_spec: str) -> None:
+        recipe = self.recipe
         self.device = resolve_device(device_spec)
         self.amp = self.cfg.amp and self.device.type == "cuda"
         self.channels_last = self.cfg.channels_last and self.device.type == "cuda"
@@ -244,8 +258,19 @@ class Trainer:
         try:
             self._fit()
         finally:
-            teardown(self.dist)
+            self.close()
         return self.out_dir
+
+    def close(self) -> None:
+        """Release the run directory's lock and leave the process group (idempotent)."""
+        if self._locked:
+            self._locked = False
+            release_run_dir_lock(self.out_dir)
+        teardown(self.dist)
+
+    def __del__(self) -> None:  # a Trainer built but never fitted (tests, benchmarks) still unlocks
+        if getattr(self, "_locked", False):
+            self.close()
 
     def _fit(self) -> None:
         main = self.dist.is_main  # only rank 0 writes files, runs callbacks and evaluates

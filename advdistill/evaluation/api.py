@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,12 +13,13 @@ from torch import nn
 
 from advdistill import __version__
 from advdistill.api import build, build_labeled, build_student, build_teacher, load_data
-from advdistill.engine.checkpoint import load_weights
+from advdistill.engine.checkpoint import load_weights, remove_stale_temp_files
 from advdistill.errors import CheckpointError, RecipeError
 from advdistill.evaluation.plots import write_run_plots
 from advdistill.evaluation.report import REPORT_SCHEMA_VERSION, write_report
 from advdistill.evaluation.runner import run_metrics
 from advdistill.recipe import Recipe, load_recipe
+from advdistill.rundir import run_dir_lock
 from advdistill.torch_utils import resolve_device
 
 log = logging.getLogger(__name__)
@@ -105,18 +107,23 @@ def evaluate_checkpoint(
     checkpoint = Path(checkpoint)
     if not checkpoint.exists():
         raise CheckpointError(f"Checkpoint not found: {checkpoint}")
-    dev = resolve_device(device or recipe.train.device)
-    if splits is None:
-        splits = load_data(recipe)
-    if student is None:
-        student = build_student(recipe, splits.info)
-    meta = load_weights(checkpoint, student.to(dev))
-    report = evaluate_model(student, recipe, splits=splits, device=dev, **kwargs)
-    report.update(checkpoint=str(checkpoint), epoch=meta.get("epoch"))
-    if out_dir is not None:
-        if run_dir is None and (checkpoint.parent.parent / "recipe.json").exists():
-            run_dir = checkpoint.parent.parent
-        _write_outputs(Path(out_dir), report, Path(run_dir) if run_dir is not None else None)
+    # the output directory is locked (and checked writable) before any data or model is built
+    lock = run_dir_lock(out_dir, "eval") if out_dir is not None else contextlib.nullcontext()
+    with lock:
+        if out_dir is not None:
+            remove_stale_temp_files([Path(out_dir), Path(out_dir) / "plots"])
+        dev = resolve_device(device or recipe.train.device)
+        if splits is None:
+            splits = load_data(recipe)
+        if student is None:
+            student = build_student(recipe, splits.info)
+        meta = load_weights(checkpoint, student.to(dev))
+        report = evaluate_model(student, recipe, splits=splits, device=dev, **kwargs)
+        report.update(checkpoint=str(checkpoint), epoch=meta.get("epoch"))
+        if out_dir is not None:
+            if run_dir is None and (checkpoint.parent.parent / "recipe.json").exists():
+                run_dir = checkpoint.parent.parent
+            _write_outputs(Path(out_dir), report, Path(run_dir) if run_dir is not None else None)
     return report
 
 

@@ -90,3 +90,25 @@ def test_kill_at_any_moment_then_resume_is_exact(point, reference, paused_cli, t
 
     ad.train(recipe, run, resume=True)
     assert_same_run(run, ref)
+
+
+def test_a_second_train_or_eval_into_a_running_run_is_refused(reference, paused_cli, cli_runner, tmp_path, caplog):
+    import logging
+    import socket
+
+    recipe, ref = reference
+    run = tmp_path / "run"
+    first = paused_cli(["train", recipe, "--out", run], "step:5")  # epoch 1 is saved, epoch 2 runs
+    owner = f"pid {first.pid} on host {socket.gethostname()}"
+    for args in (["train", recipe, "--out", run], ["train", recipe, "--out", run, "--resume"],
+                 ["eval", run, "--metrics", "clean"]):
+        result = cli_runner(*map(str, args), exit_code=2)
+        assert "in use by another advdistill process" in result.output and owner in result.output, result.output
+        assert "advdistill train" in result.output
+    records_before = (run / "metrics.jsonl").read_text()
+    first.kill()  # SIGKILL: the lock file stays behind, naming a dead process
+    assert (run / "metrics.jsonl").read_text() == records_before, "the refused commands wrote nothing"
+    with caplog.at_level(logging.WARNING):
+        cli_runner("train", str(recipe), "--out", str(run), "--resume")
+    assert f"took over the lock of {run.resolve()} left by pid {first.pid}" in caplog.text
+    assert_same_run(run, ref)
