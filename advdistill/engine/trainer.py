@@ -140,23 +140,40 @@ class Trainer:
         self.start_epoch = 1
         self.best: float | None = None
         self.best_epoch: int | None = None
-        if resume and (self.state_path.exists() or (self.ckpt_dir / "last.safetensors").exists()):
+        if resume and self._has_checkpoint():
             self._restore()
+        elif self.dist.is_main:  # a fresh start, or a resume before the first checkpoint: epoch 1
+            dropped = self._truncate_metrics(0)
+            if dropped:
+                log.warning(
+                    "%s has no checkpoint yet: starting over from epoch 1 (dropped %d records of the "
+                    "interrupted attempt from metrics.jsonl)", self.out_dir, dropped,
+                )
 
     # -- setup helpers -------------------------------------------------------------------------
     @property
     def state_path(self) -> Path:
         return self.ckpt_dir / "last.state.safetensors"
 
+    def _has_checkpoint(self) -> bool:
+        return self.state_path.exists() or (self.ckpt_dir / "last.safetensors").exists()
+
     def _check_run_dir(self, resume: bool) -> None:
         last = self.ckpt_dir / "last.safetensors"
-        if not resume and (self.state_path.exists() or last.exists()):
+        if not resume and self._has_checkpoint():
             last = self.state_path if self.state_path.exists() else last
             raise CheckpointError(
                 f"{self.out_dir} already holds a run ({last} exists). Pass --resume to continue it, "
                 "or choose another --out; nothing was overwritten."
             )
-        if resume and (last.exists() or self.state_path.exists()):
+        metrics = self.out_dir / "metrics.jsonl"
+        if not resume and metrics.exists():
+            raise CheckpointError(
+                f"{self.out_dir} holds the records of a run that stopped before its first checkpoint "
+                f"({metrics}). Pass --resume to start that run over (its records are dropped), or choose "
+                "another --out; nothing was overwritten."
+            )
+        if resume and self._has_checkpoint():
             saved = self.out_dir / "recipe.json"
             if saved.exists():
                 old = json.loads(saved.read_text()).get("recipe_hash")
@@ -243,14 +260,15 @@ class Trainer:
             save_weights(best, self.student, self._best_meta(meta))
             log.warning("rewrote %s from %s (its export had been interrupted)", best, self.state_path.name)
 
-    def _truncate_metrics(self, epoch: int) -> None:
+    def _truncate_metrics(self, epoch: int) -> int:
+        """Drop the records of epochs after ``epoch`` (a resumed run writes them again); returns how many."""
         path = self.out_dir / "metrics.jsonl"
-        if path.exists():
-            kept = [
-                line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("epoch", 0) <= epoch
-            ]
-            atomic_write_text(path, "".join(line + "\n" for line in kept))
+        if not path.exists():
+            return 0
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        kept = [line for line in lines if json.loads(line).get("epoch", 0) <= epoch]
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+        return len(lines) - len(kept)
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self) -> Path:

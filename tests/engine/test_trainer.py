@@ -190,3 +190,31 @@ def test_older_run_interrupted_between_its_two_files_says_what_to_do(tiny_recipe
     save_weights(last, student, {**read_metadata(last), "epoch": 2, "checkpoint_id": "0123456789abcdef"})
     with pytest.raises(CheckpointError, match=r"interrupted between the two files.*--init-from .*last\.safetensors"):
         ad.train(recipe, run, resume=True)
+
+
+def _step_records(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_resume_after_a_diverged_first_epoch_starts_clean(tiny_recipe, tmp_path):
+    recipe = tiny_recipe()
+    run = tmp_path / "run"
+    with pytest.raises(TrainingError, match="diverged"):
+        ad.train(recipe, run, overrides=["optim.lr=1e30", "train.max_loss=10", "train.log_every=1"])
+    assert _step_records(run), "the diverged attempt logged steps"
+    assert not (run / "checkpoints" / "last.state.safetensors").exists()
+    # no checkpoint: nothing to continue, so a changed recipe starts the run over
+    ad.train(recipe, run, resume=True)
+    fresh = ad.train(recipe, tmp_path / "fresh")
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in rs]  # noqa: E731
+    assert strip(_step_records(run)) == strip(_step_records(fresh))
+
+
+def test_a_fresh_start_never_appends_to_an_earlier_attempt(tiny_recipe, tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(TrainingError):
+        ad.train(tiny_recipe(), run, overrides=["optim.lr=1e30", "train.max_loss=10", "train.log_every=1"])
+    before = (run / "metrics.jsonl").read_text()
+    with pytest.raises(CheckpointError, match=r"stopped before its first checkpoint.*--resume"):
+        ad.train(tiny_recipe(), run)
+    assert (run / "metrics.jsonl").read_text() == before

@@ -53,16 +53,20 @@ def assert_same_run(run, ref):
 
 # (pause point, what the run directory holds right after the kill)
 KILLS = {
+    # the checkpoint's temporary file is complete but not renamed: no checkpoint yet
+    "atomic-write:last.state.safetensors": "no-checkpoint",
     # the checkpoint is in place, its weight exports are not (first save: no last.safetensors)
     "save:after-state:1": "state-only",
     # epoch 2's checkpoint is in place; last.safetensors still holds epoch 1
     "save:after-state:2": "stale-export",
     # last.safetensors exported, best.safetensors (improved in epoch 1) not yet
     "save:after-last:1": "no-best",
+    # the epoch record is in metrics.jsonl, the checkpoint is not written
+    "epoch-end:before-save:1": "no-checkpoint",
     # in the middle of epoch 2
     "step:5": "epoch-1",
 }
-FAST = {"save:after-state:2"}
+FAST = {"save:after-state:2", "atomic-write:last.state.safetensors"}
 
 
 @pytest.mark.parametrize(
