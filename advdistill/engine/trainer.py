@@ -26,6 +26,7 @@ from attrs import define
 from advdistill import __version__
 from advdistill._testhooks import PAUSE_AT, pause_point
 from advdistill.api import build_labeled, build_student, build_teacher, load_data
+from advdistill.engine import metrics_log
 from advdistill.engine.checkpoint import (
     atomic_write_text,
     load_training_state,
@@ -38,6 +39,7 @@ from advdistill.engine.checkpoint import (
 from advdistill.engine.context import StepContext
 from advdistill.engine.data import InMemoryLoader, epoch_seed
 from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
+from advdistill.engine.metrics_log import keep_records
 from advdistill.errors import CheckpointError, TrainingError
 from advdistill.interfaces import Progress
 from advdistill.recipe import Recipe, validate_for_training
@@ -174,15 +176,23 @@ class Trainer:
                 "another --out; nothing was overwritten."
             )
         if resume and self._has_checkpoint():
-            saved = self.out_dir / "recipe.json"
-            if saved.exists():
-                old = json.loads(saved.read_text()).get("recipe_hash")
-                if old is not None and old != self.recipe.hash:
-                    raise CheckpointError(
-                        f"Cannot resume {self.out_dir}: its recipe.json has hash {old}, but the recipe given "
-                        f"now resolves to {self.recipe.hash}. Resume with the same recipe (e.g. "
-                        f"`advdistill train {saved} --out {self.out_dir} --resume`) or start a new run."
-                    )
+            old = self._checkpoint_recipe_hash()
+            if old is not None and old != self.recipe.hash:
+                raise CheckpointError(
+                    f"Cannot resume {self.out_dir}: its checkpoint was trained with the recipe of hash {old}, "
+                    f"but the recipe given now resolves to {self.recipe.hash}. Resume with the same recipe "
+                    f"(e.g. `advdistill train {self.out_dir / 'recipe.json'} --out {self.out_dir} --resume`) "
+                    "or start a new run."
+                )
+
+    def _checkpoint_recipe_hash(self) -> str | None:
+        """The hash of the recipe that trained the checkpoint (the checkpoint says it; recipe.json may be damaged)."""
+        if self.state_path.exists():
+            info = read_metadata(self.state_path).get("info")
+            if isinstance(info, dict) and info.get("recipe_hash"):
+                return info["recipe_hash"]
+        last = self.ckpt_dir / "last.safetensors"  # runs of older versions keep it with the weights
+        return read_metadata(last).get("recipe_hash") if last.exists() else None
 
     def _remove_stale_temp_files(self) -> None:
         removed = remove_stale_temp_files([self.out_dir, self.ckpt_dir, self.out_dir / "plots"])
@@ -261,14 +271,11 @@ class Trainer:
             log.warning("rewrote %s from %s (its export had been interrupted)", best, self.state_path.name)
 
     def _truncate_metrics(self, epoch: int) -> int:
-        """Drop the records of epochs after ``epoch`` (a resumed run writes them again); returns how many."""
-        path = self.out_dir / "metrics.jsonl"
-        if not path.exists():
-            return 0
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
-        kept = [line for line in lines if json.loads(line).get("epoch", 0) <= epoch]
-        atomic_write_text(path, "".join(line + "\n" for line in kept))
-        return len(lines) - len(kept)
+        """Drop the records of epochs after ``epoch`` (a resumed run writes them again); returns how many.
+
+        A torn last line (a kill during an append) is dropped too, with a warning.
+        """
+        return keep_records(self.out_dir / metrics_log.FILE_NAME, lambda r: r.get("epoch", 0) <= epoch)
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self) -> Path:
@@ -406,8 +413,7 @@ class Trainer:
 
     # -- records and checkpoints ---------------------------------------------------------------
     def append_metrics(self, record: dict[str, Any]) -> None:
-        with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
+        metrics_log.append_record(self.out_dir / metrics_log.FILE_NAME, record)
 
     def _update_best(self, record: dict[str, Any]) -> None:
         score = record.get("eval", {}).get(self.cfg.best_metric)

@@ -26,28 +26,45 @@ META_KEYS = ("recipe_hash", "advdistill_version")
 Provenance = dict[tuple[str, ...], str]
 
 
+def damaged(path: Path, problem: str) -> RecipeError:
+    """The error for an unreadable recipe file; a run's ``recipe.json`` also gets the way out."""
+    message = f"{path}: {problem}"
+    if path.name == "recipe.json":
+        run = path.parent
+        message += (
+            f". This is the resolved recipe of the run {run}, and it is damaged (an interrupted write, or an "
+            "edit). Use the recipe the run was made from instead: "
+            f"`advdistill train ORIGINAL.toml --out {run} --resume` (the checkpoint records the recipe's hash, "
+            "so a different recipe is refused; the resume rewrites recipe.json) or "
+            f"`advdistill eval {run} --recipe ORIGINAL.toml`."
+        )
+    return RecipeError(message)
+
+
 def read_file(path: Path) -> dict[str, Any]:
     """Parse one TOML or JSON recipe file (no ``extends`` processing)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RecipeError(f"Recipe file not found: {path}") from None
+    except IsADirectoryError:
+        raise RecipeError(f"{path} is a directory, not a recipe file") from None
     except OSError as exc:
         raise RecipeError(f"Cannot read recipe {path}: {exc.strerror or exc}") from None
     if path.suffix == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise RecipeError(f"{path}: invalid JSON: {exc}") from None
-        for key in META_KEYS:
-            data.pop(key, None)
+            raise damaged(path, f"invalid JSON: {exc}") from None
     else:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise RecipeError(f"{path}: invalid TOML: {exc}") from None
+            raise damaged(path, f"invalid TOML: {exc}") from None
     if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe must be a table at the top level")
+        raise damaged(path, f"a recipe must be a table at the top level, not {type(data).__name__}")
+    for key in META_KEYS if path.suffix == ".json" else ():
+        data.pop(key, None)
     return data
 
 

@@ -218,3 +218,41 @@ def test_a_fresh_start_never_appends_to_an_earlier_attempt(tiny_recipe, tmp_path
     with pytest.raises(CheckpointError, match=r"stopped before its first checkpoint.*--resume"):
         ad.train(tiny_recipe(), run)
     assert (run / "metrics.jsonl").read_text() == before
+
+
+def test_resume_tolerates_a_torn_last_line_of_metrics(tiny_recipe, tmp_path, monkeypatch, caplog):
+    import logging
+
+    recipe, run = _interrupted_run(tiny_recipe, tmp_path, monkeypatch)
+    with open(run / "metrics.jsonl", "ab") as fh:
+        fh.write(b'{"event": "step", "epoch": 2, "step": 5, "lo')  # killed while appending
+    with caplog.at_level(logging.WARNING):
+        ad.train(recipe, run, resume=True)
+    assert "damaged last line" in caplog.text
+    records = _step_records(run)
+    assert [r["epoch"] for r in records if r["event"] == "epoch"] == [1, 2]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "list"])
+def test_damaged_recipe_json_names_the_file_and_the_way_out(damage, tiny_recipe, tmp_path, monkeypatch, cli_runner):
+    recipe, run = _interrupted_run(tiny_recipe, tmp_path, monkeypatch)
+    saved = run / "recipe.json"
+    text = saved.read_text()
+    saved.write_text(text[: len(text) // 2] if damage == "truncated" else "[1, 2]\n")
+    for args in (["train", str(saved), "--out", str(run), "--resume"], ["eval", str(run)]):
+        result = cli_runner(*args, exit_code=2)
+        assert str(saved) in result.output and "damaged" in result.output, result.output
+        assert "Traceback" not in result.output
+    # the way out the message gives: the original recipe
+    cli_runner("train", str(recipe), "--out", str(run), "--resume")
+    assert ad.load_recipe(saved).hash == ad.load_recipe(recipe).hash, "the resume rewrote recipe.json"
+    saved.write_text("[1, 2]\n")
+    cli_runner("eval", str(run), "--recipe", str(recipe), "--metrics", "clean", "--out", str(tmp_path / "e"))
+
+
+def test_checkpoint_teacher_with_a_damaged_recipe_json(tiny_recipe, tmp_path, monkeypatch):
+    recipe, run = _interrupted_run(tiny_recipe, tmp_path, monkeypatch)
+    (run / "recipe.json").write_text('{"schema": 1, "stud')
+    teacher = ad.build("teacher", "checkpoint", path=str(run / "checkpoints" / "last.safetensors"))
+    with pytest.raises(RecipeError, match=r"recipe\.json: invalid JSON.*damaged"):
+        teacher.load(num_classes=4, in_chans=1)
