@@ -41,16 +41,40 @@ def damaged(path: Path, problem: str) -> RecipeError:
     return RecipeError(message)
 
 
+def _decode(path: Path, raw: bytes) -> str:
+    """The file's text; recipes are UTF-8 (TOML requires it)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        where = f"byte {raw[exc.start]:#04x} at line {line}, column {column}"
+        if b"\x00" in raw[:8192] or _looks_binary(raw[:8192]):
+            raise damaged(path, f"not a text file (binary data; the first invalid {where})") from None
+        raise damaged(
+            path,
+            f"not UTF-8 text ({where}; saved as Latin-1 or another 8-bit encoding?). Recipes must be UTF-8: "
+            f"re-save the file as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path} > fixed.toml`",
+        ) from None
+
+
+def _looks_binary(head: bytes) -> bool:
+    # text in any 8-bit encoding is mostly printable ASCII; random bytes are not
+    printable = sum(1 for b in head if 32 <= b < 127 or b in (9, 10, 13))
+    return printable < 0.7 * len(head)
+
+
 def read_file(path: Path) -> dict[str, Any]:
     """Parse one TOML or JSON recipe file (no ``extends`` processing)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise RecipeError(f"Recipe file not found: {path}") from None
     except IsADirectoryError:
         raise RecipeError(f"{path} is a directory, not a recipe file") from None
     except OSError as exc:
         raise RecipeError(f"Cannot read recipe {path}: {exc.strerror or exc}") from None
+    text = _decode(path, raw)
     if path.suffix == ".json":
         try:
             data = json.loads(text)

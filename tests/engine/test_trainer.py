@@ -251,7 +251,7 @@ def test_damaged_recipe_json_names_the_file_and_the_way_out(damage, tiny_recipe,
 
 
 def test_checkpoint_teacher_with_a_damaged_recipe_json(tiny_recipe, tmp_path, monkeypatch):
-    recipe, run = _interrupted_run(tiny_recipe, tmp_path, monkeypatch)
+    _, run = _interrupted_run(tiny_recipe, tmp_path, monkeypatch)
     (run / "recipe.json").write_text('{"schema": 1, "stud')
     teacher = ad.build("teacher", "checkpoint", path=str(run / "checkpoints" / "last.safetensors"))
     with pytest.raises(RecipeError, match=r"recipe\.json: invalid JSON.*damaged"):
