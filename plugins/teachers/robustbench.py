@@ -267,7 +267,7 @@ class RobustBenchTeacher(TeacherLoader):
         self.verify(path)
         state = read_state_dict(
             path, trust_pickle=cfg.trust_pickle, refusal=self._refusal(path),
-            convert_hint=f"Convert it once: {self._convert(path)}",
+            convert_hint=f"Put that file at {path} (or convert it: {self._convert(path)}).",
         )
         arch = self.architecture()
         kind = arch.pop("kind")
