@@ -391,7 +391,10 @@ def component_table(kind: str, example: str) -> Callable[[Any], dict[str, Any] |
         name = params.pop("kind")
         if (kind, name) not in registry:
             names = registry.names(kind)
-            raise ValueError(f"unknown {kind} {name!r}.{did_you_mean(name, names)} Known {kind}s: {', '.join(names)}.")
+            raise ValueError(
+                f"unknown {kind} {name!r}.{did_you_mean(name, names)} Known {kind}s: {', '.join(names)}."
+                f"{registry.failure_note()}"
+            )
         variant = name.partition(":")[2]
         if variant:
             params = {"variant": variant, **params}

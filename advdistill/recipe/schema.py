@@ -26,7 +26,7 @@ from advdistill.config import (
     scheduled,
     valid_seed,
 )
-from advdistill.errors import RecipeError, did_you_mean
+from advdistill.errors import PluginError, RecipeError, did_you_mean
 from advdistill.recipe.loading import Provenance
 
 SCHEMA_VERSION = 1
@@ -220,9 +220,12 @@ def _component(
     if (kind, name) not in registry:
         raise RecipeError(
             f"{locate(*section, 'kind')}: unknown {kind} {name!r}.{did_you_mean(name, registry.names(kind))} "
-            f"Run `advdistill plugins` to list all {kind}s."
+            f"Run `advdistill plugins` to list all {kind}s.{registry.failure_note()}"
         )
-    component = registry.get(kind, name)
+    try:
+        component = registry.get(kind, name)
+    except PluginError as exc:  # two plugins register the name, or its module cannot be imported
+        raise RecipeError(f"{locate(*section, 'kind')}: {exc}") from None
     variant = name.partition(":")[2]
     if variant:
         params = {"variant": variant, **params}
