@@ -185,11 +185,21 @@ def recipe_check(recipe: Path, overrides: tuple[str, ...]) -> None:
 @_recipe_argument
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory (default: runs/<recipe name>).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint, exactly.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out from its last checkpoint, exactly (a run without one starts over).")
+@click.option("--allow-recipe-change", is_flag=True,
+              help="With --resume: accept a recipe that changes the learning rate, the epoch count, aux weights "
+                   "or the other keys listed in docs/reliability.md (recorded in recipe.json and metrics.jsonl).")
+@click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Start the student from these weights (e.g. RUN/checkpoints/last.safetensors) instead of a "
+                   "random initialisation; the optimizer starts afresh.")
+@click.option("--init-partial", is_flag=True,
+              help="With --init-from: load the tensors whose names and shapes match, keep the others random.")
 @click.option("--seed", type=int, default=None, help="Shorthand for --set train.seed=N.")
 @click.option("--device", default=None, help="Shorthand for --set train.device=D (auto, cpu, cuda, cuda:N).")
 def train_command(
-    recipe: Path, overrides: tuple[str, ...], out: Path | None, resume: bool, seed: int | None, device: str | None
+    recipe: Path, overrides: tuple[str, ...], out: Path | None, resume: bool, allow_recipe_change: bool,
+    init_from: Path | None, init_partial: bool, seed: int | None, device: str | None,
 ) -> None:
     """Train the student described by RECIPE (a TOML file, or a run's recipe.json)."""
     from advdistill.api import train
@@ -199,9 +209,14 @@ def train_command(
         overrides = (*overrides, f"train.seed={seed}")
     if device is not None:
         overrides = (*overrides, f"train.device={json.dumps(device)}")
+    if allow_recipe_change and not resume:
+        raise click.UsageError("--allow-recipe-change goes with --resume")
+    if init_partial and init_from is None:
+        raise click.UsageError("--init-partial goes with --init-from")
     resolved = load_recipe(recipe, overrides)
     out = out or Path("runs") / resolved.name
-    run_dir = train(resolved, out, resume=resume)
+    run_dir = train(resolved, out, resume=resume, allow_recipe_change=allow_recipe_change, init_from=init_from,
+                    init_strict=not init_partial)
     click.echo(f"run directory: {run_dir}")
     report = run_dir / "report.md"
     if report.exists():

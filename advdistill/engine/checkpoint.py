@@ -84,6 +84,22 @@ def remove_stale_temp_files(directories: Iterable[Path]) -> list[Path]:
     return removed
 
 
+def write_safetensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> None:
+    """``save_file`` through :func:`atomic_write`; an I/O failure (e.g. a full disk) is an ``OSError``."""
+
+    def write(tmp: Path) -> None:
+        try:
+            save_file(dict(tensors), str(tmp), metadata=dict(metadata))
+        except SafetensorError as exc:  # safetensors reports the OS error inside its own exception
+            found = re.search(r"os error (\d+)", str(exc))
+            if found is None:
+                raise
+            code = int(found.group(1))
+            raise OSError(code, os.strerror(code), str(path)) from exc
+
+    atomic_write(path, write)
+
+
 def _plain_tensors(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     # safetensors refuses shared storage and non-contiguous views: store independent copies
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
@@ -93,7 +109,7 @@ def save_weights(path: Path, model: nn.Module, metadata: Mapping[str, Any] | Non
     """Save ``model.state_dict()`` as safetensors; metadata values are stored as JSON strings."""
     tensors = _plain_tensors(model.state_dict())
     meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    write_safetensors(path, tensors, meta)
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
@@ -209,7 +225,7 @@ def save_training_state(
         info["format"] = STATE_FORMAT
     tensors = _plain_tensors(tensors)
     meta = {"info": json.dumps(info), "optimizer": json.dumps(optim_meta)}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    write_safetensors(path, tensors, meta)
 
 
 def load_training_state(

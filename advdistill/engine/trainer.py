@@ -12,6 +12,7 @@ Run directory (DESIGN §5)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -29,9 +30,11 @@ from advdistill.api import build_labeled, build_student, build_teacher, load_dat
 from advdistill.engine import metrics_log
 from advdistill.engine.checkpoint import (
     atomic_write_text,
+    load_state_strict,
     load_training_state,
     load_weights,
     read_metadata,
+    read_tensors,
     remove_stale_temp_files,
     save_training_state,
     save_weights,
@@ -40,13 +43,23 @@ from advdistill.engine.context import StepContext
 from advdistill.engine.data import InMemoryLoader, epoch_seed
 from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
 from advdistill.engine.metrics_log import keep_records
-from advdistill.errors import CheckpointError, TrainingError
+from advdistill.engine.recipe_change import aux_weight_keys, recipe_changes
+from advdistill.errors import CheckpointError, RecipeError, RunDirectoryError, TrainingError
 from advdistill.interfaces import Progress
 from advdistill.recipe import Recipe, validate_for_training
+from advdistill.recipe.loading import read_file
 from advdistill.rundir import acquire_run_dir_lock, release_run_dir_lock
 from advdistill.torch_utils import autocast, capture_rng, module_mode, resolve_device, restore_rng
 
 log = logging.getLogger(__name__)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @define
@@ -66,14 +79,34 @@ class StepInfo:
 
 
 class Trainer:
-    """Trains ``recipe``'s student into ``out_dir``; ``resume`` continues an interrupted run."""
+    """Trains ``recipe``'s student into ``out_dir``.
 
-    def __init__(self, recipe: Recipe, out_dir: Path, *, resume: bool = False) -> None:
+    :param resume: continue the run in ``out_dir`` from its checkpoint (exactly), or start it
+        over when it has none.
+    :param allow_recipe_change: with ``resume``, accept a recipe that differs from the run's in
+        the keys of :data:`advdistill.engine.recipe_change.ALLOWED` (lr, epochs, aux weights, ...).
+    :param init_from: a weights file (e.g. another run's ``checkpoints/last.safetensors``) to
+        start the student from, instead of its random initialisation; the optimizer starts afresh.
+    :param init_strict: every tensor of the student must be in ``init_from`` with its shape;
+        False loads those that match and reports the rest.
+    """
+
+    def __init__(
+        self, recipe: Recipe, out_dir: Path, *, resume: bool = False, allow_recipe_change: bool = False,
+        init_from: str | Path | None = None, init_strict: bool = True,
+    ) -> None:
         validate_for_training(recipe)
         self.recipe, self.out_dir = recipe, Path(out_dir)
         self.cfg = recipe.train
         self.ckpt_dir = self.out_dir / "checkpoints"
         self._locked = False
+        self._allow_recipe_change = allow_recipe_change
+        self._init_from = Path(init_from) if init_from is not None else None
+        self._init_strict = init_strict
+        #: events written into recipe.json's "history" and metrics.jsonl when training starts
+        self._events: list[dict[str, Any]] = []
+        #: the epoch the checkpoint on disk holds (None: no checkpoint yet)
+        self.saved_epoch: int | None = None
         self.dist, device_spec = setup(self.cfg.device)
         try:
             if self.dist.is_main:
@@ -144,13 +177,16 @@ class Trainer:
         self.best_epoch: int | None = None
         if resume and self._has_checkpoint():
             self._restore()
-        elif self.dist.is_main:  # a fresh start, or a resume before the first checkpoint: epoch 1
-            dropped = self._truncate_metrics(0)
-            if dropped:
-                log.warning(
-                    "%s has no checkpoint yet: starting over from epoch 1 (dropped %d records of the "
-                    "interrupted attempt from metrics.jsonl)", self.out_dir, dropped,
-                )
+        else:  # a fresh start, or a resume before the first checkpoint: epoch 1
+            if self._init_from is not None:
+                self._load_init_weights()
+            if self.dist.is_main:
+                dropped = self._truncate_metrics(0)
+                if dropped:
+                    log.warning(
+                        "%s has no checkpoint yet: starting over from epoch 1 (dropped %d records of the "
+                        "interrupted attempt from metrics.jsonl)", self.out_dir, dropped,
+                    )
 
     # -- setup helpers -------------------------------------------------------------------------
     @property
@@ -178,12 +214,65 @@ class Trainer:
         if resume and self._has_checkpoint():
             old = self._checkpoint_recipe_hash()
             if old is not None and old != self.recipe.hash:
-                raise CheckpointError(
-                    f"Cannot resume {self.out_dir}: its checkpoint was trained with the recipe of hash {old}, "
-                    f"but the recipe given now resolves to {self.recipe.hash}. Resume with the same recipe "
-                    f"(e.g. `advdistill train {self.out_dir / 'recipe.json'} --out {self.out_dir} --resume`) "
-                    "or start a new run."
-                )
+                if not self._allow_recipe_change:
+                    raise CheckpointError(
+                        f"Cannot resume {self.out_dir}: its checkpoint was trained with the recipe of hash {old}, "
+                        f"but the recipe given now resolves to {self.recipe.hash}. Resume with the same recipe "
+                        f"(e.g. `advdistill train {self.out_dir / 'recipe.json'} --out {self.out_dir} --resume`), "
+                        "add --allow-recipe-change to continue with a changed learning rate, epoch count or "
+                        "aux weight (docs/reliability.md lists the keys), or start a new run."
+                    )
+                self._check_recipe_change(old)
+        starts_fresh = not (resume and self._has_checkpoint())
+        if self._init_from is not None and starts_fresh and not self._init_from.is_file():
+            raise CheckpointError(f"--init-from {self._init_from}: no such file")
+
+    def _check_recipe_change(self, old_hash: str) -> None:
+        saved = self.out_dir / "recipe.json"
+        try:
+            old = read_file(saved)
+            recorded = json.loads(saved.read_text(encoding="utf-8")).get("recipe_hash")
+        except (RecipeError, OSError, ValueError) as exc:
+            raise CheckpointError(
+                f"Cannot resume {self.out_dir} with a changed recipe: its recipe.json cannot be read ({exc}), "
+                "so what changed cannot be checked. Resume once with the run's original recipe (that rewrites "
+                "recipe.json), then change it."
+            ) from None
+        if recorded != old_hash:
+            raise CheckpointError(
+                f"Cannot resume {self.out_dir} with a changed recipe: recipe.json (hash {recorded}) is not the "
+                f"recipe of the checkpoint (hash {old_hash}), so what changed cannot be checked."
+            )
+        changed = recipe_changes(old, self.recipe, where=str(self.out_dir))
+        self._events.append({"event": "recipe_change", "from_hash": old_hash, "to_hash": self.recipe.hash,
+                             "changed": changed})
+        log.warning("resuming %s with a changed recipe: %s", self.out_dir, ", ".join(changed))
+
+    def _load_init_weights(self) -> None:
+        """Start the student from ``init_from`` (student weights only; the optimizer starts afresh)."""
+        path = self._init_from
+        state = read_tensors(path)
+        source = f"--init-from {path}"
+        if self._init_strict:
+            load_state_strict(self.student, state, source=source)
+            skipped: list[str] = []
+        else:
+            own = self.student.state_dict()
+            usable = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+            if not usable:
+                raise CheckpointError(f"{source}: no tensor matches the student {type(self.student).__name__} "
+                                      "in name and shape; is it a checkpoint of another architecture?")
+            self.student.load_state_dict(usable, strict=False)
+            skipped = sorted(set(own) - set(usable))
+            if skipped:
+                log.warning("%s: kept the random initialisation of %d tensors: %s", source, len(skipped),
+                            ", ".join(skipped[:8]) + (" ..." if len(skipped) > 8 else ""))
+        meta = read_metadata(path)
+        self._events.append({
+            "event": "init_from", "path": str(path), "sha256": _sha256(path), "strict": self._init_strict,
+            "source_epoch": meta.get("epoch"), "source_recipe_hash": meta.get("recipe_hash"),
+            "kept_random": skipped,
+        })
 
     def _checkpoint_recipe_hash(self) -> str | None:
         """The hash of the recipe that trained the checkpoint (the checkpoint says it; recipe.json may be damaged)."""
@@ -239,6 +328,7 @@ class Trainer:
             self._restore_legacy_weights(info, last)
         restore_rng(rng, self.device)
         self.start_epoch = int(info["epoch"]) + 1
+        self.saved_epoch = int(info["epoch"])
         if self.dist.is_main:
             self._truncate_metrics(int(info["epoch"]))
         log.info("resuming %s after epoch %d", self.out_dir, info["epoch"])
@@ -282,9 +372,23 @@ class Trainer:
         """Run the remaining epochs and the final evaluation; returns the run directory."""
         try:
             self._fit()
+        except OSError as exc:  # a full disk, a quota, a vanished mount: say what is safe and what to do
+            raise RunDirectoryError(self._write_failed(exc)) from exc
         finally:
             self.close()
         return self.out_dir
+
+    def _write_failed(self, exc: OSError) -> str:
+        where = f" ({exc.filename})" if exc.filename else ""
+        kept = (f"the checkpoint of epoch {self.saved_epoch} is intact" if self.saved_epoch is not None
+                else "no checkpoint had been written yet, so --resume starts over")
+        recipe = self.out_dir / "recipe.json"
+        source = recipe if recipe.exists() else "RECIPE"
+        return (
+            f"Writing into {self.out_dir} failed: {exc.strerror or exc}{where}. Files are written through a "
+            f"temporary file renamed only when complete, so none is half-written: {kept}. Free space (or fix "
+            f"the file system), then continue with `advdistill train {source} --out {self.out_dir} --resume`."
+        )
 
     def close(self) -> None:
         """Release the run directory's lock and leave the process group (idempotent)."""
@@ -301,8 +405,7 @@ class Trainer:
         main = self.dist.is_main  # only rank 0 writes files, runs callbacks and evaluates
         callbacks = list(self.callbacks.values()) if main else []
         if main:
-            recipe_json = {**self.recipe.to_dict(), "recipe_hash": self.recipe.hash, "advdistill_version": __version__}
-            atomic_write_text(self.out_dir / "recipe.json", json.dumps(recipe_json, indent=2) + "\n")
+            self._write_recipe_json()
         for cb in callbacks:
             cb.on_train_start(self)
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):
@@ -324,6 +427,25 @@ class Trainer:
         if main and self.recipe.eval.at_end:
             self.final_evaluation()
         barrier(self.dist)
+
+    def _write_recipe_json(self) -> None:
+        """recipe.json: the resolved recipe, its hash, and the history of changes and initialisations."""
+        history: list[Any] = []
+        if self.start_epoch > 1:  # continuing: keep what happened to this run before
+            try:
+                previous = json.loads((self.out_dir / "recipe.json").read_text(encoding="utf-8"))
+                history = list(previous.get("history", [])) if isinstance(previous, dict) else []
+            except (OSError, ValueError):
+                history = []
+        for event in self._events:
+            record = {**event, "epoch": self.start_epoch - 1}
+            history.append(record)
+            if self.dist.is_main:
+                self.append_metrics(record)
+        recipe_json = {**self.recipe.to_dict(), "recipe_hash": self.recipe.hash, "advdistill_version": __version__}
+        if history:
+            recipe_json["history"] = history
+        atomic_write_text(self.out_dir / "recipe.json", json.dumps(recipe_json, indent=2) + "\n")
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         self.student.train()
@@ -350,7 +472,7 @@ class Trainer:
                 info.loss_value = float(all_reduce(loss, self.dist))  # host sync, on log steps only
                 info.images_per_s = images_since_log * self.dist.world_size / max(now - last_log, 1e-9)
                 last_log, images_since_log = now, 0
-                self._guard(float(all_reduce(worst, self.dist, "max")), epoch, step)
+                self._guard(float(all_reduce(worst, self.dist, "max")), epoch, step, lr)
                 logs = {k: all_reduce(v, self.dist) for k, v in logs.items()}
                 if self.dist.is_main:
                     self.append_metrics({
@@ -364,6 +486,8 @@ class Trainer:
             if PAUSE_AT is not None:
                 pause_point(f"step:{progress.global_step}")
         steps = step + 1
+        if steps:
+            self._check_updated_weights(x, y, epoch, lr)
         loss_sum = all_reduce(loss_sum, self.dist)
         return {
             "event": "epoch", "epoch": epoch, "train_loss": float(loss_sum) / max(steps, 1),
@@ -402,14 +526,81 @@ class Trainer:
         self.optimizer.step()
         return loss.detach(), ctx.logs
 
-    def _guard(self, worst: float, epoch: int, step: int) -> None:
+    def _guard(self, worst: float, epoch: int, step: int, lr: float) -> None:
+        """Stop when a loss since the last log step was non-finite or above ``train.max_loss``.
+
+        Runs on log steps only, where the loop synchronises anyway: the step itself never waits
+        for the GPU. The losses it sees were computed before their updates; the weights after
+        the epoch's last update are checked by :meth:`_check_updated_weights` before they are saved.
+        """
         limit = self.cfg.max_loss
         if not math.isfinite(worst) or (limit is not None and worst > limit):
-            raise TrainingError(
-                f"The training loss diverged (reached {worst}) in epoch {epoch} by step {step + 1}. "
-                "The last checkpoint before this epoch is kept. Lower the learning rate or an aux weight "
-                "(e.g. --set aux.igdm.alpha.end=2), or raise train.max_loss if such values are expected."
+            what = (f"The training loss diverged in epoch {epoch}: it reached {worst:g} by step {step + 1} of "
+                    f"{self.steps_per_epoch}")
+            raise self._diverged(what, epoch, lr)
+
+    def _check_updated_weights(self, x: torch.Tensor, y: torch.Tensor, epoch: int, lr: float) -> None:
+        """Before an epoch's weights are kept: every parameter and buffer finite, and the clean loss of a
+        training batch (eval mode: nothing changes) finite and within ``train.max_loss``.
+
+        The step's own losses are computed *before* each update, so without this the epoch's last
+        update — the one a checkpoint keeps — would go unchecked. Costs one forward pass and one
+        host synchronisation per epoch.
+        """
+        with torch.no_grad(), module_mode(self.student, False), autocast(self.device, self.amp):
+            probe = torch.nn.functional.cross_entropy(self.student(x).float(), y)
+            tensors = [t.detach().float().sum() for t in self.student.state_dict().values()
+                       if t.is_floating_point()]
+            total = torch.stack([probe, *tensors]).sum()  # NaN or inf anywhere makes it non-finite
+            worst = torch.where(torch.isfinite(total), probe, torch.full_like(probe, math.inf))
+        value = float(all_reduce(worst, self.dist, "max"))
+        limit = self.cfg.max_loss
+        if not math.isfinite(value) or (limit is not None and value > limit):
+            what = (f"The weights diverged at the end of epoch {epoch}: after its last update the clean loss of a "
+                    f"training batch is {value:g}" + (" (or a weight is not finite)" if math.isinf(value) else ""))
+            raise self._diverged(what, epoch, lr)
+
+    def _diverged(self, what: str, epoch: int, lr: float) -> TrainingError:
+        """The error to raise (recorded in metrics.jsonl too): what happened, what is kept, which knobs
+        this recipe has, and the command that continues."""
+        limit = self.cfg.max_loss
+        parts = [f"{what} (train.max_loss = {limit:g})." if limit is not None else f"{what}."]
+        run, saved = self.out_dir, self.saved_epoch
+        if saved is not None:
+            parts.append(
+                f"Kept: {run / 'checkpoints'} holds epoch {saved} (last.state.safetensors, last.safetensors), "
+                f"whose weights were checked before they were saved; nothing of epoch {epoch} was saved."
             )
+        else:
+            parts.append(f"No checkpoint exists yet: the run diverged in epoch {epoch}, before its first save.")
+        knobs = [f"lower the learning rate (optim.lr, {lr:g} at this point)"]
+        for key in aux_weight_keys(self.recipe):
+            label, name = key.split(".")[1:]
+            value = getattr(self.recipe.aux[label].config, name)(Progress(epoch, self.cfg.epochs))
+            knobs.append(f"lower {key} ({value:g} in epoch {epoch})")
+        if self.cfg.grad_clip is None:
+            knobs.append("clip the gradient norm (train.grad_clip, e.g. 1.0)")
+        knobs.append("or raise train.max_loss if such losses are expected")
+        parts.append("To fix it: " + ", ".join(knobs) + ".")
+        # a tenth of the smaller of the current and the first learning rate (the current may be a spike)
+        first = self.recipe.optim.lr(Progress(1, self.cfg.epochs, 0, self.steps_per_epoch))
+        lower = f"optim.lr={min(lr, first) / 10:g}"
+        if saved is not None:
+            parts.append(
+                f"To continue from epoch {saved} with a lower learning rate: `advdistill train {run / 'recipe.json'} "
+                f"--out {run} --resume --allow-recipe-change --set {lower}`; or start a new run from those weights: "
+                f"`advdistill train RECIPE --init-from {run / 'checkpoints' / 'last.safetensors'} --out NEW_DIR "
+                f"--set {lower}`."
+            )
+        else:
+            parts.append(
+                f"To start over with a lower learning rate: `advdistill train {run / 'recipe.json'} --out {run} "
+                f"--resume --set {lower}` (a run without a checkpoint starts over from epoch 1; its records are "
+                "dropped)."
+            )
+        if self.dist.is_main:
+            self.append_metrics({"event": "diverged", "epoch": epoch, "message": parts[0]})
+        return TrainingError(" ".join(parts))
 
     # -- records and checkpoints ---------------------------------------------------------------
     def append_metrics(self, record: dict[str, Any]) -> None:
@@ -441,6 +632,7 @@ class Trainer:
             "best": self.best, "best_epoch": self.best_epoch, "weights_meta": meta,
         }
         save_training_state(self.state_path, self.optimizer, info, capture_rng(self.device), model=self.student)
+        self.saved_epoch = epoch
         if PAUSE_AT is not None:
             pause_point(f"save:after-state:{epoch}")
         save_weights(self.ckpt_dir / "last.safetensors", self.student, meta)

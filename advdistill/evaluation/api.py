@@ -14,7 +14,7 @@ from torch import nn
 from advdistill import __version__
 from advdistill.api import build, build_labeled, build_student, build_teacher, load_data
 from advdistill.engine.checkpoint import load_weights, remove_stale_temp_files
-from advdistill.errors import CheckpointError, RecipeError
+from advdistill.errors import CheckpointError, RecipeError, RunDirectoryError
 from advdistill.evaluation.plots import write_run_plots
 from advdistill.evaluation.report import REPORT_SCHEMA_VERSION, write_report
 from advdistill.evaluation.runner import run_metrics
@@ -137,7 +137,14 @@ def _write_outputs(out_dir: Path, report: dict[str, Any], run_dir: Path | None) 
     else:
         if written:
             report["plots"] = [str(path.relative_to(out_dir)) for path in written]
-    write_report(out_dir, report)
+    try:
+        write_report(out_dir, report)
+    except OSError as exc:  # a full disk: the previous report (if any) is intact, files are atomic
+        raise RunDirectoryError(
+            f"Writing the report into {out_dir} failed: {exc.strerror or exc}"
+            f"{f' ({exc.filename})' if exc.filename else ''}. Nothing was half-written (an earlier report.json "
+            "is intact); free space and run the evaluation again."
+        ) from exc
 
 
 def evaluate_model(

@@ -21,7 +21,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 #: Keys of a recipe.json that describe the file rather than the recipe.
-META_KEYS = ("recipe_hash", "advdistill_version")
+META_KEYS = ("recipe_hash", "advdistill_version", "history")
 
 Provenance = dict[tuple[str, ...], str]
 

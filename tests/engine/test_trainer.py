@@ -231,6 +231,9 @@ def test_resume_tolerates_a_torn_last_line_of_metrics(tiny_recipe, tmp_path, mon
     assert "damaged last line" in caplog.text
     records = _step_records(run)
     assert [r["epoch"] for r in records if r["event"] == "epoch"] == [1, 2]
+    full = ad.train(recipe, tmp_path / "full")
+    for key, value in weights(full).items():
+        assert torch.equal(value, weights(run)[key]), key
 
 
 @pytest.mark.parametrize("damage", ["truncated", "list"])

@@ -116,3 +116,31 @@ def test_a_second_train_or_eval_into_a_running_run_is_refused(reference, paused_
         cli_runner("train", str(recipe), "--out", str(run), "--resume")
     assert f"took over the lock of {run.resolve()} left by pid {first.pid}" in caplog.text
     assert_same_run(run, ref)
+
+
+def _file_size_limit(limit):
+    import resource
+
+    def apply():  # in the child: files beyond `limit` bytes fail with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_full_disk_stops_cleanly_and_resume_continues(reference, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    recipe, ref = reference
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # the checkpoint file (~13 kB) no longer fits; recipe.json, metrics.jsonl and weights (< 8 kB) do
+    result = subprocess.run([sys.executable, "-m", "advdistill.cli", "train", str(recipe), "--out", str(run)],
+                            capture_output=True, text=True, env=env, preexec_fn=_file_size_limit(8000), timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert "File too large" in result.stderr and "Traceback" not in result.stderr
+    assert "no checkpoint had been written yet" in result.stderr and "--resume" in result.stderr
+    assert not list(run.rglob("*.tmp")) and not (run / "checkpoints" / "last.state.safetensors").exists()
+    ad.train(recipe, run, resume=True)
+    assert_same_run(run, ref)
