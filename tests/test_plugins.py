@@ -126,14 +126,28 @@ def test_plugins_lists_the_failures_with_distribution_and_reason(broken_site):
 
 
 def test_recipes_fail_only_where_a_broken_plugin_matters(broken_site):
-    recipe = broken_site / "tiny.toml"
-    ok = run(broken_site, "recipe", "check", str(recipe))
-    assert ok.returncode == 0, ok.stderr
-    clash = run(broken_site, "recipe", "check", str(recipe), "--set", "attack.kind=rslad_kl")
-    assert clash.returncode == 2 and "Traceback" not in clash.stderr
-    assert "attack 'rslad_kl' is registered twice: by plugin 'attacks' (package advdistill" in clash.stderr
-    assert "by plugin 'dupe' (package dupe 0.1)" in clash.stderr
-    missing = run(broken_site, "recipe", "check", str(recipe), "--set", "attack.kind=raiser_attack")
-    assert missing.returncode == 2 and "unknown attack 'raiser_attack'" in missing.stderr
-    assert "plugin 'raiser' (package raiser 0.1) failed while registering its components" in missing.stderr
-    assert "plugin 'broken' (package brokenimport 0.1) could not be imported" in missing.stderr
+    # three `recipe check` runs in one process with the broken distributions installed (torch imports once)
+    code = textwrap.dedent(f"""
+        import json
+        from click.testing import CliRunner
+        from advdistill.cli import cli
+        recipe = {str(broken_site / "tiny.toml")!r}
+        out = {{}}
+        for name, extra in (("ok", []), ("clash", ["--set", "attack.kind=rslad_kl"]),
+                            ("missing", ["--set", "attack.kind=raiser_attack"])):
+            result = CliRunner().invoke(cli, ["recipe", "check", recipe, *extra])
+            out[name] = [result.exit_code, result.output, repr(result.exception)]
+        print(json.dumps(out))
+    """)
+    result = run(broken_site, code=code)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.splitlines()[-1])
+    assert out["ok"][0] == 0, out["ok"]
+    status, clash, _ = out["clash"]
+    assert status == 2 and "Traceback" not in clash
+    assert "attack 'rslad_kl' is registered twice: by plugin 'attacks' (package advdistill" in clash
+    assert "by plugin 'dupe' (package dupe 0.1)" in clash
+    status, missing, _ = out["missing"]
+    assert status == 2 and "unknown attack 'raiser_attack'" in missing
+    assert "plugin 'raiser' (package raiser 0.1) failed while registering its components" in missing
+    assert "plugin 'broken' (package brokenimport 0.1) could not be imported" in missing
