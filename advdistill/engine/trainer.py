@@ -176,6 +176,8 @@ class Trainer:
         self.best: float | None = None
         self.best_epoch: int | None = None
         if resume and self._has_checkpoint():
+            if self._init_from is not None:
+                log.warning("--init-from %s is ignored: %s resumes from its checkpoint", self._init_from, self.out_dir)
             self._restore()
         else:  # a fresh start, or a resume before the first checkpoint: epoch 1
             if self._init_from is not None:
