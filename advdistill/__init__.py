@@ -14,6 +14,7 @@ from advdistill.errors import (
     DataError,
     PluginError,
     RecipeError,
+    RunDirectoryError,
     TrainingError,
     UnknownComponentError,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "DataError",
     "PluginError",
     "RecipeError",
+    "RunDirectoryError",
     "TrainingError",
     "UnknownComponentError",
     "__version__",

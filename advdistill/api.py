@@ -46,15 +46,34 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = ()):
     return _load(path, overrides)
 
 
-def train(recipe: Any, out_dir: str | Path, resume: bool = False, overrides: Iterable[str] = ()) -> Path:
-    """Train the recipe's student into ``out_dir`` (a run directory); returns it."""
+def train(
+    recipe: Any,
+    out_dir: str | Path,
+    resume: bool = False,
+    overrides: Iterable[str] = (),
+    *,
+    allow_recipe_change: bool = False,
+    init_from: str | Path | None = None,
+    init_strict: bool = True,
+) -> Path:
+    """Train the recipe's student into ``out_dir`` (a run directory); returns it.
+
+    :param resume: continue the run in ``out_dir`` (exactly, from its checkpoint).
+    :param allow_recipe_change: with ``resume``, accept a changed learning rate, epoch count, aux
+        weight and the other keys of docs/reliability.md.
+    :param init_from: start the student from this weights file (e.g. another run's
+        ``checkpoints/last.safetensors``) instead of a random initialisation.
+    :param init_strict: every student tensor must be in ``init_from`` with its shape.
+    """
     from advdistill.engine.trainer import Trainer
 
     if not hasattr(recipe, "to_dict"):
         recipe = load_recipe(recipe, overrides)
     elif overrides:
         recipe = recipe.with_overrides(list(overrides))
-    return Trainer(recipe, Path(out_dir), resume=resume).fit()
+    trainer = Trainer(recipe, Path(out_dir), resume=resume, allow_recipe_change=allow_recipe_change,
+                      init_from=init_from, init_strict=init_strict)
+    return trainer.fit()
 
 
 def evaluate(run_dir_or_model: Any, **kwargs: Any) -> dict[str, Any]:

@@ -17,7 +17,12 @@ SET_HELP = "Override a recipe value, e.g. --set optim.lr=0.05 --set aux.igdm.bet
 
 
 class AdvDistillGroup(click.Group):
-    """Turns advdistill's errors into a one-line message and exit status 2 (no traceback)."""
+    """Turns advdistill's errors into a one-line message and exit status 2 (no traceback).
+
+    Commands that plugins register (kind ``command``) are listed in ``--help`` from their
+    registration's summary and imported only when invoked, so ``--help`` works whatever a
+    plugin's module does (and imports no torch).
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -26,37 +31,85 @@ class AdvDistillGroup(click.Group):
             click.secho(f"Error: {exc}", fg="red", err=True)
             sys.exit(2)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        _add_plugin_commands(self)
-        return super().get_command(ctx, cmd_name)
-
     def list_commands(self, ctx: click.Context) -> list[str]:
-        _add_plugin_commands(self)
-        return super().list_commands(ctx)
+        return sorted({*self.commands, *_plugin_command_specs()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in _plugin_command_specs():
+            return super().get_command(ctx, cmd_name)
+        return _PluginCommand(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        specs = _plugin_command_specs()
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.commands:
+                rows.append((name, self.commands[name].get_short_help_str(limit)))
+            else:
+                rows.append((name, click.utils.make_default_short_help(specs[name], limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+        failures = _plugin_failures()
+        if failures:
+            with formatter.section("Plugins that failed to load (see `advdistill plugins`)"):
+                formatter.write_dl([(f.plugin, f"{f.stage}: {f.error}") for f in failures])
 
 
-_plugin_commands_added = False
+class _PluginCommand(click.Command):
+    """A plugin's command, imported when it runs (or when its own --help is asked for)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+
+    def _target(self) -> click.Command:
+        from advdistill.plugins import get_registry
+
+        command = get_registry().get("command", self.name)  # PluginError: conflict or broken import
+        if not isinstance(command, click.Command):
+            from advdistill.errors import PluginError
+
+            spec = get_registry().spec("command", self.name)
+            raise PluginError(f"command {self.name!r} of {spec.source()} is not a click command: {command!r}")
+        return command
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - used when run on its own
+        return self._target().main(*args, **kwargs)
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        # the real command's context: the group then invokes the real command
+        return self._target().make_context(info_name, args, parent=parent, **extra)
 
 
-def _add_plugin_commands(group: click.Group) -> None:
-    """Attach the commands plugins register (kind ``command``), once."""
-    global _plugin_commands_added
-    if _plugin_commands_added:
-        return
-    _plugin_commands_added = True
-    from advdistill.errors import PluginError
+def _plugin_command_specs() -> dict[str, str]:
+    """Plugin command name -> one-line summary, without importing any command's module."""
+    registry = _registry_or_none()
+    if registry is None:
+        return {}
+    out = {}
+    for name in registry.names("command"):
+        if ("command", name) in registry.conflicts:
+            plugins = " and ".join(repr(spec.plugin) for spec in registry.conflicts["command", name])
+            out[name] = f"(unusable: registered by plugins {plugins}; see `advdistill plugins`)"
+        else:
+            out[name] = registry.spec("command", name).summary or ""
+    return out
+
+
+def _plugin_failures() -> list[Any]:
+    registry = _registry_or_none()
+    return list(registry.failures) if registry is not None else []
+
+
+def _registry_or_none() -> Any:
     from advdistill.plugins import get_registry
 
-    registry = get_registry()
-    for name in registry.names("command"):
-        if name in group.commands:
-            continue
-        try:
-            command = registry.get("command", name)
-        except PluginError as exc:  # one broken plugin must not take the whole CLI down
-            logging.getLogger(__name__).warning("%s", exc)
-            continue
-        group.add_command(command, name=name)
+    try:
+        return get_registry()
+    except Exception as exc:  # the plugin machinery itself: the built-in commands must still work
+        logging.getLogger(__name__).warning("plugins could not be loaded: %s: %s", type(exc).__name__, exc)
+        return None
 
 
 @click.group(cls=AdvDistillGroup)
@@ -76,14 +129,24 @@ def plugins_command(as_json: bool, kind: str | None) -> None:
     from advdistill.api import list_components
 
     infos = list_components(kind)
+    failures = _plugin_failures()
     if as_json:
-        click.echo(json.dumps([info.as_dict() for info in infos], indent=2))
+        rows = [info.as_dict() for info in infos]
+        rows += [{"kind": None, "name": None, "plugin": f.plugin, "package": f.package, "version": f.version,
+                  "summary": f.describe(), "alias_of": None, "status": "failed", "error": f.error} for f in failures]
+        click.echo(json.dumps(rows, indent=2))
         return
-    rows = [(i.kind, i.name, i.plugin, f"{i.package} {i.version}".strip(), i.summary) for i in infos]
+    marks = {"conflict": "[CONFLICT] ", "broken": "[BROKEN] "}
+    rows = [(i.kind, i.name, i.plugin, f"{i.package} {i.version}".strip(), marks.get(i.status, "") + i.summary)
+            for i in infos]
     headers = ("KIND", "NAME", "PLUGIN", "PACKAGE", "SUMMARY")
     widths = [max(len(str(r[c])) for r in [headers, *rows]) for c in range(4)]
     for row in [headers, *rows]:
         click.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+    if failures:
+        click.echo("\nFAILED PLUGINS (left out; everything else works):")
+        for failure in failures:
+            click.echo(f"  {failure.describe()}")
 
 
 # -- recipes ---------------------------------------------------------------------------------
@@ -122,11 +185,21 @@ def recipe_check(recipe: Path, overrides: tuple[str, ...]) -> None:
 @_recipe_argument
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory (default: runs/<recipe name>).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint, exactly.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out from its last checkpoint, exactly (a run without one starts over).")
+@click.option("--allow-recipe-change", is_flag=True,
+              help="With --resume: accept a recipe that changes the learning rate, the epoch count, aux weights "
+                   "or the other keys listed in docs/reliability.md (recorded in recipe.json and metrics.jsonl).")
+@click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Start the student from these weights (e.g. RUN/checkpoints/last.safetensors) instead of a "
+                   "random initialisation; the optimizer starts afresh.")
+@click.option("--init-partial", is_flag=True,
+              help="With --init-from: load the tensors whose names and shapes match, keep the others random.")
 @click.option("--seed", type=int, default=None, help="Shorthand for --set train.seed=N.")
 @click.option("--device", default=None, help="Shorthand for --set train.device=D (auto, cpu, cuda, cuda:N).")
 def train_command(
-    recipe: Path, overrides: tuple[str, ...], out: Path | None, resume: bool, seed: int | None, device: str | None
+    recipe: Path, overrides: tuple[str, ...], out: Path | None, resume: bool, allow_recipe_change: bool,
+    init_from: Path | None, init_partial: bool, seed: int | None, device: str | None,
 ) -> None:
     """Train the student described by RECIPE (a TOML file, or a run's recipe.json)."""
     from advdistill.api import train
@@ -136,9 +209,14 @@ def train_command(
         overrides = (*overrides, f"train.seed={seed}")
     if device is not None:
         overrides = (*overrides, f"train.device={json.dumps(device)}")
+    if allow_recipe_change and not resume:
+        raise click.UsageError("--allow-recipe-change goes with --resume")
+    if init_partial and init_from is None:
+        raise click.UsageError("--init-partial goes with --init-from")
     resolved = load_recipe(recipe, overrides)
     out = out or Path("runs") / resolved.name
-    run_dir = train(resolved, out, resume=resume)
+    run_dir = train(resolved, out, resume=resume, allow_recipe_change=allow_recipe_change, init_from=init_from,
+                    init_strict=not init_partial)
     click.echo(f"run directory: {run_dir}")
     report = run_dir / "report.md"
     if report.exists():
@@ -199,8 +277,10 @@ def eval_command(
 
 def _echo_comparison(run_dirs: list[Path], out: Path, paper: bool = False, cell: str | None = None) -> None:
     from advdistill.evaluation.compare import compare_runs
+    from advdistill.rundir import run_dir_lock
 
-    result = compare_runs(run_dirs, out, paper_required=paper, cell=cell)
+    with run_dir_lock(out, "compare"):
+        result = compare_runs(run_dirs, out, paper_required=paper, cell=cell)
     click.echo(result["table"])
     if result["paired_table"]:
         click.echo(result["paired_table"])

@@ -63,22 +63,141 @@ def optional_float(value: Any) -> float | None:
     return None if value is None else as_float(value)
 
 
+# -- validators with a documented range --------------------------------------------------------
+# Each carries ``range_text`` (what `docs/recipes.md` shows); `describe_range` reads it back, and
+# a test checks that every numeric recipe key has one.
+
+Validator = Callable[[Any, Any, Any], None]
+
+
+def _with_range(check: Validator, text: str) -> Validator:
+    check.range_text = text  # type: ignore[attr-defined]
+    return check
+
+
+def _number_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def interval_text(low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = False) -> str:
+    """``"≥ 0"``, ``"> 0"``, ``"[0, 1)"``, ...: how a range is written in messages and docs."""
+    if math.isinf(high):
+        if math.isinf(low):
+            return "any finite number"
+        return f"{'>' if low_open else '≥'} {_number_text(low)}"
+    return f"{'(' if low_open else '['}{_number_text(low)}, {_number_text(high)}{')' if high_open else ']'}"
+
+
+def in_range(
+    low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = False
+) -> Validator:
+    """Validator: a finite number in ``[low, high]`` (ends excluded with ``low_open``/``high_open``)."""
+    text = interval_text(low, high, low_open=low_open, high_open=high_open)
+
+    def check(_instance: Any, attribute: attrs.Attribute, value: float) -> None:
+        ok = (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+        )
+        if not ok:
+            raise ValueError(f"'{attribute.name}' must be {_as_phrase(text)}, got {value!r}")
+
+    return _with_range(check, text)
+
+
+def _as_phrase(text: str) -> str:
+    return text if text[0] in "≥>ai" else f"in {text}"
+
+
+#: Validator: any finite number (no NaN, no infinity).
+finite = in_range(-math.inf)
+
+
+def integer(low: int | None = None, high: int | None = None, *, text: str | None = None) -> Validator:
+    """Validator: an integer (not a bool, not 2.5) in ``[low, high]``; ``text`` overrides how the range reads."""
+    if text is not None:
+        pass
+    elif low is not None and high is not None:
+        text = f"integer in [{low}, {high}]"
+    elif low is not None:
+        text = f"integer ≥ {low}"
+    else:
+        text = "integer"
+
+    def check(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"'{attribute.name}' must be an integer, got {value!r} ({type(value).__name__})")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError(f"'{attribute.name}' must be an {text}, got {value!r}")
+
+    return _with_range(check, text)
+
+
+#: the seeds torch accepts, as a recipe range
+SEED_MAX = 2**63 - 1
+valid_seed = integer(0, SEED_MAX, text="integer in [0, 2^63 - 1]")
+
+
+def optional(validator: Validator) -> Validator:
+    """Validator: None, or what ``validator`` accepts."""
+
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value is not None:
+            validator(instance, attribute, value)
+
+    inner = getattr(validator, "range_text", None)
+    return _with_range(check, f"{inner}, or none") if inner is not None else check
+
+
+def each(validator: Validator, *, length: int | None = None, nonempty: bool = False) -> Validator:
+    """Validator for a list (tuple) of numbers: every item passes ``validator``."""
+    size = f"{length} numbers" if length else ("a non-empty list" if nonempty else "a list")
+    text = f"{size}, each {_as_phrase(validator.range_text)}"  # type: ignore[attr-defined]
+
+    def check(instance: Any, attribute: attrs.Attribute, values: Any) -> None:
+        if length is not None and len(values) != length:
+            raise ValueError(f"'{attribute.name}' must be {length} numbers, got {list(values)!r}")
+        if nonempty and not values:
+            raise ValueError(f"'{attribute.name}' needs at least one value")
+        for item in values:
+            try:
+                validator(instance, attribute, item)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{exc} (in {list(values)!r})") from None
+
+    return _with_range(check, text)
+
+
 def positive_or_none(instance: Any, attribute: attrs.Attribute, value: float | None) -> None:
     """attrs validator: None, or a finite number > 0."""
     if value is not None:
-        in_range(0.0, 1e6, low_open=True)(instance, attribute, value)
+        _positive(instance, attribute, value)
 
 
-def in_range(low: float, high: float, *, low_open: bool = False) -> Callable[[Any, Any, Any], None]:
-    """Validator: ``low <= value <= high`` (``low < value`` when ``low_open``), finite."""
+_positive = in_range(0.0, low_open=True)
+positive_or_none.range_text = "> 0, or none"  # type: ignore[attr-defined]
 
-    def check(_instance: Any, attribute: attrs.Attribute, value: float) -> None:
-        ok = math.isfinite(value) and (value > low if low_open else value >= low) and value <= high
-        if not ok:
-            bracket = "(" if low_open else "["
-            raise ValueError(f"'{attribute.name}' must be in {bracket}{low}, {high}], got {value!r}")
 
-    return check
+def describe_range(attribute: attrs.Attribute) -> str | None:
+    """The documented range of a config field (from its validators), or None when it has none."""
+    texts = []
+    stack = [attribute.validator]
+    while stack:
+        validator = stack.pop(0)
+        if validator is None:
+            continue
+        text = getattr(validator, "range_text", None)
+        if text is not None:
+            texts.append(text)
+        elif hasattr(validator, "_validators"):  # attrs' and_ (a list of validators)
+            stack[:0] = list(validator._validators)
+        elif hasattr(validator, "member_validator"):  # attrs' deep_iterable
+            stack.insert(0, validator.member_validator)
+        elif hasattr(validator, "validator"):  # attrs' optional
+            inner = getattr(validator.validator, "range_text", None)
+            if inner is not None:
+                texts.append(f"{inner}, or none")
+    return "; ".join(texts) if texts else None
 
 
 def one_of(*choices: str) -> Callable[[Any, Any, Any], None]:
@@ -109,6 +228,16 @@ class ScheduledValue:
     def is_constant(self) -> bool:
         return self.kind == "constant"
 
+    def extremes(self) -> tuple[float, float]:
+        """The lowest and highest values over any run (the schedule's ``extremes()``, else sampled)."""
+        bounds = getattr(self.schedule, "extremes", None)
+        if bounds is not None:
+            return bounds()
+        from advdistill.interfaces import Progress
+
+        values = [self.schedule(Progress(e, epochs)) for epochs in (1, 2, 10, 100) for e in range(1, epochs + 1)]
+        return min(values), max(values)
+
     def to_json(self) -> Any:
         if self.is_constant:
             return self.params["value"]
@@ -122,14 +251,43 @@ class ScheduledValue:
         if isinstance(value, Mapping):
             kind, params = split_table(value, "schedule", "{kind = \"linear\", end = 20}")
         else:
-            kind, params = "constant", {"value": as_float(value)}
+            number = as_float(value)
+            if not math.isfinite(number):
+                raise ValueError(f"expected a finite number, got {number!r}")
+            kind, params = "constant", {"value": number}
         schedule_cls, config = component_config("schedule", kind, params, where=f"schedule {kind!r}")
         return cls(kind, config_to_dict(config), schedule_cls(config))
 
 
-def scheduled(default: Any, **kwargs: Any) -> Any:
-    """An attrs field holding a :class:`ScheduledValue` (a number or a schedule table)."""
-    return field(default=default, converter=ScheduledValue.from_value, **kwargs)
+def schedule_in_range(
+    low: float = -math.inf, high: float = math.inf, *, high_open: bool = False
+) -> Validator:
+    """Validator for a :class:`ScheduledValue`: every value the schedule can take lies in ``[low, high]``."""
+    inner = in_range(low, high, high_open=high_open)
+    text = inner.range_text  # type: ignore[attr-defined]
+
+    def check(_instance: Any, attribute: attrs.Attribute, value: ScheduledValue) -> None:
+        lowest, highest = value.extremes()
+        for extreme in (lowest, highest):
+            try:
+                inner(_instance, attribute, extreme)
+            except ValueError:
+                what = "" if value.is_constant else f" (the {value.kind} schedule reaches {extreme!r})"
+                raise ValueError(
+                    f"'{attribute.name}' must be {_as_phrase(text)}{what}, got {value.to_json()!r}"
+                ) from None
+
+    return _with_range(check, text)
+
+
+def scheduled(
+    default: Any, *, low: float = -math.inf, high: float = math.inf, high_open: bool = False, **kwargs: Any
+) -> Any:
+    """An attrs field holding a :class:`ScheduledValue` (a number or a schedule table) within ``[low, high]``."""
+    return field(
+        default=default, converter=ScheduledValue.from_value,
+        validator=schedule_in_range(low, high, high_open=high_open), **kwargs,
+    )
 
 
 def config_fields(cls: type) -> dict[str, attrs.Attribute]:
@@ -168,20 +326,39 @@ def build_config(
             except RecipeError as exc:
                 raise RecipeError(f"{locate(key)}: {exc}") from None
             except (TypeError, ValueError) as exc:
-                raise RecipeError(f"{locate(key)}: invalid value for '{key}': {exc}") from None
+                raise RecipeError(f"{locate(key)}: invalid value for '{key}': {error_message(exc)}") from None
     where = locate(None)
     try:
         return config_cls(**params)
     except RecipeError as exc:
         raise RecipeError(f"{where}: {exc}") from None
     except TypeError as exc:
-        message = str(exc)
+        message = error_message(exc)
         missing = [name for name, a in fields.items() if a.default is attrs.NOTHING and name not in params]
         if missing:
             message = f"missing required key(s): {', '.join(missing)}"
         raise RecipeError(f"{where}: {message}") from None
     except ValueError as exc:
-        raise RecipeError(f"{where}: {exc}") from None
+        raise RecipeError(f"{where}: {error_message(exc)}") from None
+
+
+def _type_names(expected: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a table",
+             list: "a list", tuple: "a list"}
+    types = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(names.get(t, getattr(t, "__name__", str(t))) for t in types)
+
+
+def error_message(exc: BaseException) -> str:
+    """A one-line message for a validation error (attrs' own carry the attribute, type and value as args)."""
+    args = exc.args
+    if len(args) == 4 and isinstance(args[1], attrs.Attribute) and isinstance(args[2], (type, tuple)):
+        # attrs.validators.instance_of: (message, attribute, expected type, value)
+        value = args[3]
+        return f"'{args[1].name}' must be {_type_names(args[2])}, got {value!r} ({type(value).__name__})"
+    if len(args) > 1 and isinstance(args[0], str):  # other attrs validators: (message, attribute, ...)
+        return args[0]
+    return str(exc)
 
 
 def split_table(value: Any, kind: str, example: str) -> tuple[str, dict[str, Any]]:
@@ -201,7 +378,10 @@ def split_table(value: Any, kind: str, example: str) -> tuple[str, dict[str, Any
     name = params.pop("kind")
     if (kind, name) not in registry:
         names = registry.names(kind)
-        raise ValueError(f"unknown {kind} {name!r}.{did_you_mean(name, names)} Known {kind}s: {', '.join(names)}.")
+        raise ValueError(
+            f"unknown {kind} {name!r}.{did_you_mean(name, names)} Known {kind}s: {', '.join(names)}."
+            f"{registry.failure_note()}"
+        )
     return name, params
 
 

@@ -41,6 +41,10 @@ class TrainingError(AdvDistillError):
     """Training could not continue (e.g. the loss diverged)."""
 
 
+class RunDirectoryError(AdvDistillError):
+    """A run or output directory cannot be used: not writable, in use by another process, damaged."""
+
+
 def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """Return up to ``n`` names from ``candidates`` that look like ``name``."""
     candidates = list(candidates)

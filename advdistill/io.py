@@ -7,6 +7,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from advdistill._testhooks import pause_point
+
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` through a temporary file in the same directory, then rename it over."""
@@ -19,6 +21,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        pause_point(f"atomic-write:{path.name}")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

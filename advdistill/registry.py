@@ -63,6 +63,8 @@ class ComponentInfo:
     version: str
     summary: str
     alias_of: str | None = None
+    #: "ok"; "conflict" (another plugin registers the same name); "broken" (its target cannot be imported)
+    status: str = "ok"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +75,7 @@ class ComponentInfo:
             "version": self.version,
             "summary": self.summary,
             "alias_of": self.alias_of,
+            "status": self.status,
         }
 
 
@@ -109,14 +112,23 @@ class ComponentSpec:
             self._loaded = target
         return self._loaded
 
-    def info(self) -> ComponentInfo:
+    def info(self, status: str = "ok") -> ComponentInfo:
         summary = self.summary
         if summary is None:
-            doc = getattr(self.load(), "__doc__", None) or ""
-            summary = doc.strip().splitlines()[0] if doc.strip() else ""
+            try:
+                doc = getattr(self.load(), "__doc__", None) or ""
+            except PluginError as exc:  # listing must work even when one target is broken
+                summary, status = str(exc), "broken"
+            else:
+                summary = doc.strip().splitlines()[0] if doc.strip() else ""
         return ComponentInfo(
-            self.kind, self.name, self.plugin, self.package, self.version, summary, self.alias_of
+            self.kind, self.name, self.plugin, self.package, self.version, summary, self.alias_of, status
         )
+
+    def source(self) -> str:
+        """``plugin 'x' (package y 1.0)`` for messages."""
+        package = f" (package {self.package} {self.version})".replace(" )", ")") if self.package else ""
+        return f"plugin {self.plugin!r}{package}"
 
 
 class Registry:
@@ -124,6 +136,10 @@ class Registry:
 
     def __init__(self) -> None:
         self._items: dict[str, dict[str, ComponentSpec]] = {kind: {} for kind in KINDS}
+        #: (kind, name) -> every spec registered under that name, when more than one plugin did
+        self.conflicts: dict[tuple[str, str], list[ComponentSpec]] = {}
+        #: plugins left out because they failed to load or register (see advdistill.plugins)
+        self.failures: list[Any] = []
 
     def register_function(self, kind: str, plugin: str, package: str = "", version: str = "") -> Register:
         """The ``register`` callable handed to one plugin's hook for one kind."""
@@ -138,8 +154,12 @@ class Registry:
 
         return register
 
-    def add(self, spec: ComponentSpec, aliases: Sequence[str] = ()) -> None:
-        """Add a component; a name already taken is an error naming both plugins."""
+    def add(self, spec: ComponentSpec, aliases: Sequence[str] = (), on_conflict: str = "raise") -> None:
+        """Add a component; a name already taken is an error naming both plugins.
+
+        :param on_conflict: ``"record"`` keeps the name usable by nobody instead: looking it up
+            raises the error naming both plugins (so only a recipe using the name fails).
+        """
         if spec.kind not in self._items:
             raise PluginError(f"Unknown component kind {spec.kind!r}.{did_you_mean(spec.kind, KINDS)}")
         if not isinstance(spec.name, str) or not spec.name or ":" in spec.name:
@@ -148,21 +168,28 @@ class Registry:
                 "non-empty strings without ':'."
             )
         names = [spec.name, *aliases]
-        for key in names:
-            existing = self._items[spec.kind].get(key)
-            if existing is not None:
-                raise PluginError(
-                    f"{spec.kind} {key!r} is registered twice: by plugin {existing.plugin!r} and by "
-                    f"plugin {spec.plugin!r}. Rename one, or block a plugin with "
-                    "ADVDISTILL_DISABLE_PLUGINS=<plugin name>."
-                )
-        self._items[spec.kind][spec.name] = spec
-        for alias in aliases:
-            alias_spec = ComponentSpec(
-                spec.kind, alias, spec.target, spec.plugin, spec.package, spec.version,
-                spec.summary, alias_of=spec.name,
-            )
-            self._items[spec.kind][alias] = alias_spec
+        if on_conflict == "raise":
+            for key in names:
+                existing = self._items[spec.kind].get(key)
+                if existing is not None:
+                    raise PluginError(_conflict_message(spec.kind, key, [existing, spec]))
+        specs = [spec] + [
+            ComponentSpec(spec.kind, alias, spec.target, spec.plugin, spec.package, spec.version,
+                          spec.summary, alias_of=spec.name)
+            for alias in aliases
+        ]
+        for item in specs:
+            existing = self._items[item.kind].get(item.name)
+            if existing is None:
+                self._items[item.kind][item.name] = item
+            else:
+                self.conflicts.setdefault((item.kind, item.name), [existing]).append(item)
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget every registration of ``plugin`` (it failed part way through)."""
+        for items in self._items.values():
+            for name in [n for n, spec in items.items() if spec.plugin == plugin]:
+                del items[name]
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._kind(kind))
@@ -181,8 +208,18 @@ class Registry:
             )
             raise UnknownComponentError(
                 f"Unknown {kind} {name!r}.{hint} Run `advdistill plugins` to list all components."
+                f"{self.failure_note()}"
             )
+        if (kind, base) in self.conflicts:
+            raise PluginError(_conflict_message(kind, base, self.conflicts[kind, base]))
         return items[base]
+
+    def failure_note(self) -> str:
+        """A sentence naming the plugins that failed to load (their components are missing), or ''."""
+        if not self.failures:
+            return ""
+        described = "; ".join(f.describe() for f in self.failures)
+        return f" Note: {described} — a component it provides is missing until that is fixed."
 
     def get(self, kind: str, name: str) -> Any:
         """The (imported) component object registered as ``name``."""
@@ -191,7 +228,12 @@ class Registry:
     def infos(self, kind: str | None = None) -> Iterator[ComponentInfo]:
         for k in [kind] if kind else list(KINDS):
             for name in sorted(self._kind(k)):
-                yield self._items[k][name].info()
+                clashing = self.conflicts.get((k, name))
+                if clashing:
+                    for spec in clashing:
+                        yield spec.info(status="conflict")
+                else:
+                    yield self._items[k][name].info()
 
     def _kind(self, kind: str) -> Mapping[str, ComponentSpec]:
         try:
@@ -200,4 +242,12 @@ class Registry:
             raise UnknownComponentError(
                 f"Unknown component kind {kind!r}.{did_you_mean(kind, KINDS)} Kinds: {', '.join(KINDS)}."
             ) from None
+
+
+def _conflict_message(kind: str, name: str, specs: Sequence[ComponentSpec]) -> str:
+    sources = " and by ".join(spec.source() for spec in specs)
+    return (
+        f"{kind} {name!r} is registered twice: by {sources}. Rename one, or block a plugin with "
+        "ADVDISTILL_DISABLE_PLUGINS=<plugin name>."
+    )
 

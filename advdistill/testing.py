@@ -59,11 +59,21 @@ def register_plugin(advdistill_registry: Registry) -> Callable[[object], Registr
     pm = advdistill_registry.plugin_manager  # type: ignore[attr-defined]
 
     def register(plugin: object, name: str | None = None) -> Registry:
-        pm.register(plugin, name=name)
+        from advdistill.errors import PluginError
+        from advdistill.registry import _conflict_message
+
+        name = pm.register(plugin, name=name)
         pm.check_pending()
         registry = collect(pm)
         registry.plugin_manager = pm  # type: ignore[attr-defined]
         set_registry(registry)
+        # a test registering a plugin wants its problems raised, not recorded
+        for failure in registry.failures:
+            if failure.plugin == name:
+                raise PluginError(failure.describe())
+        for (kind, component), specs in registry.conflicts.items():
+            if any(spec.plugin == name for spec in specs):
+                raise PluginError(_conflict_message(kind, component, specs))
         return registry
 
     return register

@@ -66,3 +66,66 @@ def cli_runner():
         return result
 
     return run
+
+
+class PausedProcess:
+    """A real ``advdistill`` process stopped at a named pause point (ADVDISTILL_TEST_PAUSE_AT)."""
+
+    def __init__(self, args, point: str, *, cwd=None, env=None, timeout: float = 120.0) -> None:
+        import os
+        import subprocess
+        import sys
+        import time
+
+        full_env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env or {})}
+        full_env["ADVDISTILL_TEST_PAUSE_AT"] = point
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "advdistill.cli", *map(str, args)], cwd=cwd, env=full_env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.stderr: list[str] = []
+        deadline = time.monotonic() + timeout
+        marker = f"advdistill: paused at {point} "
+        while True:  # the marker is the last thing the process writes before it sleeps
+            line = self.proc.stderr.readline()
+            if not line:
+                out = self.proc.stdout.read()
+                self.proc.wait()
+                raise AssertionError(
+                    f"the process ended (status {self.proc.returncode}) without reaching {point!r}:\n"
+                    + "".join(self.stderr)[-3000:] + out[-2000:]
+                )
+            self.stderr.append(line)
+            if line.startswith(marker):
+                break
+            if time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError(f"{point!r} not reached in {timeout} s:\n" + "".join(self.stderr)[-3000:])
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def kill(self, sig=None) -> int:
+        """Send ``sig`` (default SIGKILL) and wait; returns the exit status."""
+        import signal
+
+        self.proc.send_signal(sig or signal.SIGKILL)
+        self.proc.communicate(timeout=60)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def paused_cli():
+    """``paused_cli(args, point)`` starts ``advdistill ARGS`` and returns once it sleeps at ``point``."""
+    started: list[PausedProcess] = []
+
+    def start(args, point, **kwargs) -> PausedProcess:
+        process = PausedProcess(args, point, **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:  # never leave a sleeping process behind
+        if process.proc.poll() is None:
+            process.kill()

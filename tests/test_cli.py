@@ -70,3 +70,16 @@ def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "advdistill.cli", "plugins"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "igdm" in out.stdout and "rslad" in out.stdout
+
+
+def test_unusable_out_is_refused_before_any_data_is_read(cli_runner, tiny_recipe, tmp_path):
+    # the data set of this recipe does not exist: reaching it would be a DataError, not the --out error
+    recipe = tiny_recipe(data={"kind": "cifar10", "root": str(tmp_path / "no-data")})
+    (tmp_path / "file").write_text("x")
+    for out in (tmp_path / "file" / "run", tmp_path / "file"):
+        result = cli_runner("train", str(recipe), "--out", str(out), exit_code=2)
+        assert "cannot be created" in result.output or "is a file" in result.output, result.output
+        assert "cifar" not in result.output and "Traceback" not in result.output
+    result = cli_runner("eval", "--recipe", str(recipe), "--checkpoint", str(tmp_path / "file"),
+                        "--out", str(tmp_path / "file" / "e"), exit_code=2)
+    assert "cannot be created" in result.output and "cifar" not in result.output, result.output

@@ -72,7 +72,8 @@ def test_inline_plugin_and_duplicate_detection(register_plugin):
         def register_attacks(self, register):
             register("pgd", object())
 
-    with pytest.raises(PluginError, match="registered twice: by plugin 'attacks' and by plugin 'clash'"):
+    expected = r"registered twice: by plugin 'attacks' \(package advdistill .*\) and by plugin 'clash'"
+    with pytest.raises(PluginError, match=expected):
         register_plugin(Clash(), name="clash")
 
 

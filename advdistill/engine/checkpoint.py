@@ -1,15 +1,23 @@
-"""Checkpoints: safetensors weights plus a training-state sidecar, written atomically.
+"""Checkpoints: one self-contained training-state file, plus plain weight files, written atomically.
 
-``<name>.safetensors`` holds only the model's ``state_dict`` (usable on its own as a
-teacher or for evaluation); ``<name>.state.safetensors`` holds what an exact resume needs
-(optimizer state, RNG states, epoch, best score). Both carry the same ``checkpoint_id`` in
-their metadata so that a half-written pair is detected instead of silently mixed.
+``last.state.safetensors`` is *the* checkpoint: one file holding everything an exact resume
+needs (the model's weights, optimizer state, RNG states, epoch, best score), written through a
+temporary file and renamed into place, so a kill at any moment leaves either the previous
+complete checkpoint or the new one. ``<name>.safetensors`` holds only the model's
+``state_dict`` (usable on its own as a teacher or for evaluation); it is exported from the
+same save, after the state file, and carries the same ``checkpoint_id`` in its metadata, so
+that a resume can tell whether an export was interrupted and rewrite it from the state file.
+
+Older runs wrote the state file without the weights (``format`` 1); they resume from
+``last.safetensors`` when both files carry the same ``checkpoint_id``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +29,46 @@ from torch import nn
 from advdistill.errors import CheckpointError
 from advdistill.io import atomic_write
 
+#: the training-state file format: 2 holds the model's weights too (one file = one checkpoint)
+STATE_FORMAT = 2
+_MODEL_PREFIX = "model/"
+
+
+#: the names :func:`atomic_write` gives its temporary files: ``.<target name>.<random>.tmp``
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
+
+
+def remove_stale_temp_files(directories: Iterable[Path]) -> list[Path]:
+    """Delete the temporary files that interrupted :func:`atomic_write` calls left in ``directories``.
+
+    Call it only while holding the directory's lock (a running writer's file would go too).
+    """
+    removed = []
+    for directory in directories:
+        if not Path(directory).is_dir():
+            continue
+        for path in sorted(Path(directory).iterdir()):
+            if _TEMP_NAME.match(path.name) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def write_safetensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> None:
+    """``save_file`` through :func:`atomic_write`; an I/O failure (e.g. a full disk) is an ``OSError``."""
+
+    def write(tmp: Path) -> None:
+        try:
+            save_file(dict(tensors), str(tmp), metadata=dict(metadata))
+        except SafetensorError as exc:  # safetensors reports the OS error inside its own exception
+            found = re.search(r"os error (\d+)", str(exc))
+            if found is None:
+                raise
+            code = int(found.group(1))
+            raise OSError(code, os.strerror(code), str(path)) from exc
+
+    atomic_write(path, write)
+
 
 def _plain_tensors(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     # safetensors refuses shared storage and non-contiguous views: store independent copies
@@ -31,7 +79,7 @@ def save_weights(path: Path, model: nn.Module, metadata: Mapping[str, Any] | Non
     """Save ``model.state_dict()`` as safetensors; metadata values are stored as JSON strings."""
     tensors = _plain_tensors(model.state_dict())
     meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    write_safetensors(path, tensors, meta)
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
@@ -128,19 +176,36 @@ def _optimizer_from_flat(tensors: Mapping[str, torch.Tensor], meta: Mapping[str,
 
 
 def save_training_state(
-    path: Path, optimizer: torch.optim.Optimizer, info: Mapping[str, Any], rng: Mapping[str, torch.Tensor]
+    path: Path,
+    optimizer: torch.optim.Optimizer,
+    info: Mapping[str, Any],
+    rng: Mapping[str, torch.Tensor],
+    model: nn.Module | None = None,
 ) -> None:
-    """Save optimizer state, RNG states and ``info`` (JSON) for an exact resume."""
+    """Save ``model``'s weights, optimizer state, RNG states and ``info`` (JSON) in one file, atomically.
+
+    With ``model``, the file is a complete checkpoint (``info["format"] == 2``); without, it is
+    the optimizer/RNG sidecar of older runs.
+    """
     tensors, optim_meta = _optimizer_to_flat(optimizer)
-    tensors = _plain_tensors({**tensors, **{f"rng/{k}": v for k, v in rng.items()}})
-    meta = {"info": json.dumps(dict(info)), "optimizer": json.dumps(optim_meta)}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    tensors = {**tensors, **{f"rng/{k}": v for k, v in rng.items()}}
+    info = dict(info)
+    if model is not None:
+        tensors.update({_MODEL_PREFIX + k: v for k, v in model.state_dict().items()})
+        info["format"] = STATE_FORMAT
+    tensors = _plain_tensors(tensors)
+    meta = {"info": json.dumps(info), "optimizer": json.dumps(optim_meta)}
+    write_safetensors(path, tensors, meta)
 
 
 def load_training_state(
-    path: Path, optimizer: torch.optim.Optimizer
+    path: Path, optimizer: torch.optim.Optimizer, model: nn.Module | None = None
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Restore the optimizer from ``path``; returns ``(info, rng_states)``."""
+    """Restore the optimizer (and ``model``, when the file holds weights) from ``path``.
+
+    Returns ``(info, rng_states)``; ``info["has_weights"]`` says whether ``model`` was loaded
+    (files of older runs hold no weights: load them from ``last.safetensors``).
+    """
     tensors = read_tensors(path)
     with safe_open(str(path), framework="pt") as fh:
         raw = fh.metadata() or {}
@@ -156,4 +221,8 @@ def load_training_state(
     except (ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: the optimizer state does not fit this run's optimizer: {exc}") from None
     rng = {k.removeprefix("rng/"): v for k, v in tensors.items() if k.startswith("rng/")}
+    weights = {k.removeprefix(_MODEL_PREFIX): v for k, v in tensors.items() if k.startswith(_MODEL_PREFIX)}
+    info["has_weights"] = bool(weights) and model is not None
+    if info["has_weights"]:
+        load_state_strict(model, weights, source=f"{path} (weights)")
     return info, rng

@@ -4,14 +4,15 @@ Run directory (DESIGN §5)::
 
     recipe.json                      the resolved recipe and its hash
     metrics.jsonl                    one JSON object per log step and per epoch (first: the teacher audit)
-    checkpoints/last.safetensors     student weights after the latest epoch
-    checkpoints/last.state.safetensors   optimizer + RNG state for an exact --resume
+    checkpoints/last.state.safetensors   THE checkpoint: weights + optimizer + RNG state, one atomic file
+    checkpoints/last.safetensors     student weights after the latest epoch (exported from the same save)
     checkpoints/best.safetensors     weights with the best periodic robust accuracy on the validation split
     report.json, report.md           the final evaluation
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -23,26 +24,44 @@ from typing import Any
 import torch
 from attrs import define
 
+from advdistill._testhooks import PAUSE_AT, pause_point
 from advdistill.components import build_labeled, build_student, build_teacher, load_data
 from advdistill.context import StepContext
+from advdistill.engine import metrics_log
 from advdistill.engine.checkpoint import (
+    load_state_strict,
     load_training_state,
     load_weights,
+    read_metadata,
+    read_tensors,
+    remove_stale_temp_files,
     save_training_state,
     save_weights,
 )
 from advdistill.engine.data import InMemoryLoader, epoch_seed
 from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
-from advdistill.errors import CheckpointError, TrainingError
+from advdistill.engine.metrics_log import keep_records
+from advdistill.engine.recipe_change import aux_weight_keys, recipe_changes
+from advdistill.errors import CheckpointError, RecipeError, RunDirectoryError, TrainingError
 from advdistill.evaluation.teacher_audit import audit_for_training
 from advdistill.interfaces import Progress, RunState
 from advdistill.io import atomic_write_text
 from advdistill.recipe import Recipe, validate_for_training
+from advdistill.recipe.loading import read_file
+from advdistill.rundir import acquire_run_dir_lock, release_run_dir_lock
 from advdistill.torch_utils import autocast, capture_rng, module_mode, resolve_device, restore_rng
 from advdistill.val_split import without_test
 from advdistill.version import __version__
 
 log = logging.getLogger(__name__)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @define
@@ -62,15 +81,52 @@ class StepInfo:
 
 
 class Trainer:
-    """Trains ``recipe``'s student into ``out_dir``; ``resume`` continues an interrupted run."""
+    """Trains ``recipe``'s student into ``out_dir``.
 
-    def __init__(self, recipe: Recipe, out_dir: Path, *, resume: bool = False) -> None:
+    :param resume: continue the run in ``out_dir`` from its checkpoint (exactly), or start it
+        over when it has none.
+    :param allow_recipe_change: with ``resume``, accept a recipe that differs from the run's in
+        the keys of :data:`advdistill.engine.recipe_change.ALLOWED` (lr, epochs, aux weights, ...).
+    :param init_from: a weights file (e.g. another run's ``checkpoints/last.safetensors``) to
+        start the student from, instead of its random initialisation; the optimizer starts afresh.
+    :param init_strict: every tensor of the student must be in ``init_from`` with its shape;
+        False loads those that match and reports the rest.
+    """
+
+    def __init__(
+        self, recipe: Recipe, out_dir: Path, *, resume: bool = False, allow_recipe_change: bool = False,
+        init_from: str | Path | None = None, init_strict: bool = True,
+    ) -> None:
         validate_for_training(recipe)
         self.recipe, self.out_dir = recipe, Path(out_dir)
         self.cfg = recipe.train
         self.ckpt_dir = self.out_dir / "checkpoints"
-        self._check_run_dir(resume)
+        self._locked = False
+        # a run refused before it wrote anything leaves no empty directory behind
+        self._created_out_dir = not self.out_dir.exists()
+        self._allow_recipe_change = allow_recipe_change
+        self._init_from = Path(init_from) if init_from is not None else None
+        self._init_strict = init_strict
+        #: events written into recipe.json's "history" and metrics.jsonl when training starts
+        self._events: list[dict[str, Any]] = []
+        #: the epoch the checkpoint on disk holds (None: no checkpoint yet)
+        self.saved_epoch: int | None = None
         self.dist, device_spec = setup(self.cfg.device)
+        try:
+            if self.dist.is_main:
+                # before anything is built: an unusable --out or a running run costs nothing
+                acquire_run_dir_lock(self.out_dir, "train")
+                self._locked = True
+                pause_point("train:started")
+                self._remove_stale_temp_files()
+            self._check_run_dir(resume)
+            self._build(resume, device_spec)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, resume: bool, device_spec: str) -> None:
+        recipe = self.recipe
         self.device = resolve_device(device_spec)
         self.amp = self.cfg.amp and self.device.type == "cuda"
         self.channels_last = self.cfg.channels_last and self.device.type == "cuda"
@@ -130,27 +186,123 @@ class Trainer:
         self.start_epoch = 1
         self.best: float | None = None
         self.best_epoch: int | None = None
-        if resume and (self.ckpt_dir / "last.safetensors").exists():
+        if resume and self._has_checkpoint():
+            if self._init_from is not None:
+                log.warning("--init-from %s is ignored: %s resumes from its checkpoint", self._init_from, self.out_dir)
             self._restore()
+        else:  # a fresh start, or a resume before the first checkpoint: epoch 1
+            if self._init_from is not None:
+                self._load_init_weights()
+            if self.dist.is_main:
+                dropped = self._truncate_metrics(0)
+                if dropped:
+                    log.warning(
+                        "%s has no checkpoint yet: starting over from epoch 1 (dropped %d records of the "
+                        "interrupted attempt from metrics.jsonl)", self.out_dir, dropped,
+                    )
 
     # -- setup helpers -------------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.ckpt_dir / "last.state.safetensors"
+
+    def _has_checkpoint(self) -> bool:
+        return self.state_path.exists() or (self.ckpt_dir / "last.safetensors").exists()
+
     def _check_run_dir(self, resume: bool) -> None:
         last = self.ckpt_dir / "last.safetensors"
-        if last.exists() and not resume:
+        if not resume and self._has_checkpoint():
+            last = self.state_path if self.state_path.exists() else last
             raise CheckpointError(
                 f"{self.out_dir} already holds a run ({last} exists). Pass --resume to continue it, "
                 "or choose another --out; nothing was overwritten."
             )
-        if resume and last.exists():
-            saved = self.out_dir / "recipe.json"
-            if saved.exists():
-                old = json.loads(saved.read_text()).get("recipe_hash")
-                if old is not None and old != self.recipe.hash:
+        metrics = self.out_dir / "metrics.jsonl"
+        if not resume and metrics.exists():
+            raise CheckpointError(
+                f"{self.out_dir} holds the records of a run that stopped before its first checkpoint "
+                f"({metrics}). Pass --resume to start that run over (its records are dropped), or choose "
+                "another --out; nothing was overwritten."
+            )
+        if resume and self._has_checkpoint():
+            old = self._checkpoint_recipe_hash()
+            if old is not None and old != self.recipe.hash:
+                if not self._allow_recipe_change:
                     raise CheckpointError(
-                        f"Cannot resume {self.out_dir}: its recipe.json has hash {old}, but the recipe given "
-                        f"now resolves to {self.recipe.hash}. Resume with the same recipe (e.g. "
-                        f"`advdistill train {saved} --out {self.out_dir} --resume`) or start a new run."
+                        f"Cannot resume {self.out_dir}: its checkpoint was trained with the recipe of hash {old}, "
+                        f"but the recipe given now resolves to {self.recipe.hash}. Resume with the same recipe "
+                        f"(e.g. `advdistill train {self.out_dir / 'recipe.json'} --out {self.out_dir} --resume`), "
+                        "add --allow-recipe-change to continue with a changed learning rate, epoch count or "
+                        "aux weight (docs/reliability.md lists the keys), or start a new run."
                     )
+                self._check_recipe_change(old)
+        starts_fresh = not (resume and self._has_checkpoint())
+        if self._init_from is not None and starts_fresh and not self._init_from.is_file():
+            raise CheckpointError(f"--init-from {self._init_from}: no such file")
+
+    def _check_recipe_change(self, old_hash: str) -> None:
+        saved = self.out_dir / "recipe.json"
+        try:
+            old = read_file(saved)
+            recorded = json.loads(saved.read_text(encoding="utf-8")).get("recipe_hash")
+        except (RecipeError, OSError, ValueError) as exc:
+            raise CheckpointError(
+                f"Cannot resume {self.out_dir} with a changed recipe: its recipe.json cannot be read ({exc}), "
+                "so what changed cannot be checked. Resume once with the run's original recipe (that rewrites "
+                "recipe.json), then change it."
+            ) from None
+        if recorded != old_hash:
+            raise CheckpointError(
+                f"Cannot resume {self.out_dir} with a changed recipe: recipe.json (hash {recorded}) is not the "
+                f"recipe of the checkpoint (hash {old_hash}), so what changed cannot be checked."
+            )
+        changed = recipe_changes(old, self.recipe, where=str(self.out_dir))
+        self._events.append({"event": "recipe_change", "from_hash": old_hash, "to_hash": self.recipe.hash,
+                             "changed": changed})
+        log.warning("resuming %s with a changed recipe: %s", self.out_dir, ", ".join(changed))
+
+    def _load_init_weights(self) -> None:
+        """Start the student from ``init_from`` (student weights only; the optimizer starts afresh)."""
+        path = self._init_from
+        state = read_tensors(path)
+        source = f"--init-from {path}"
+        if self._init_strict:
+            load_state_strict(self.student, state, source=source)
+            skipped: list[str] = []
+        else:
+            own = self.student.state_dict()
+            usable = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+            if not usable:
+                raise CheckpointError(f"{source}: no tensor matches the student {type(self.student).__name__} "
+                                      "in name and shape; is it a checkpoint of another architecture?")
+            self.student.load_state_dict(usable, strict=False)
+            skipped = sorted(set(own) - set(usable))
+            if skipped:
+                log.warning("%s: kept the random initialisation of %d tensors: %s", source, len(skipped),
+                            ", ".join(skipped[:8]) + (" ..." if len(skipped) > 8 else ""))
+        meta = read_metadata(path)
+        self._events.append({
+            "event": "init_from", "path": str(path), "sha256": _sha256(path), "strict": self._init_strict,
+            "source_epoch": meta.get("epoch"), "source_recipe_hash": meta.get("recipe_hash"),
+            "kept_random": skipped,
+        })
+
+    def _checkpoint_recipe_hash(self) -> str | None:
+        """The hash of the recipe that trained the checkpoint (the checkpoint says it; recipe.json may be damaged)."""
+        if self.state_path.exists():
+            info = read_metadata(self.state_path).get("info")
+            if isinstance(info, dict) and info.get("recipe_hash"):
+                return info["recipe_hash"]
+        last = self.ckpt_dir / "last.safetensors"  # runs of older versions keep it with the weights
+        return read_metadata(last).get("recipe_hash") if last.exists() else None
+
+    def _remove_stale_temp_files(self) -> None:
+        removed = remove_stale_temp_files([self.out_dir, self.ckpt_dir, self.out_dir / "plots"])
+        if removed:
+            log.warning(
+                "removed %d temporary file(s) of interrupted writes in %s: %s",
+                len(removed), self.out_dir, ", ".join(p.name for p in removed),
+            )
 
     def _check_teacher(self) -> None:
         probe = self.splits.train_x[:2].to(self.device).float().div(255)  # test images are for the end
@@ -173,44 +325,102 @@ class Trainer:
         return torch.optim.AdamW(params, lr=lr0, betas=tuple(opt.betas), weight_decay=opt.weight_decay)
 
     def _restore(self) -> None:
-        meta = load_weights(self.ckpt_dir / "last.safetensors", self.student)
-        info, rng = load_training_state(self.ckpt_dir / "last.state.safetensors", self.optimizer)
-        if meta.get("checkpoint_id") != info.get("checkpoint_id"):
+        last = self.ckpt_dir / "last.safetensors"
+        if not self.state_path.exists():
             raise CheckpointError(
-                f"{self.ckpt_dir}: last.safetensors and last.state.safetensors come from different saves "
-                "(interrupted while writing?). Delete last.state.safetensors to restart from the weights only."
+                f"Cannot resume {self.out_dir}: {last} exists but the training state {self.state_path.name} "
+                "(optimizer and RNG states) does not, so an exact resume is impossible. Continue from the "
+                f"weights in a new run directory: `advdistill train RECIPE --init-from {last} --out NEW_DIR` "
+                "(the optimizer starts afresh)."
             )
+        info, rng = load_training_state(self.state_path, self.optimizer, model=self.student)
+        self.best, self.best_epoch = info.get("best"), info.get("best_epoch")
+        if info["has_weights"]:
+            self._repair_exports(info)
+        else:  # format 1 (older runs): the weights live in last.safetensors only
+            self._restore_legacy_weights(info, last)
         restore_rng(rng, self.device)
         self.start_epoch = int(info["epoch"]) + 1
-        self.best, self.best_epoch = info.get("best"), info.get("best_epoch")
+        self.saved_epoch = int(info["epoch"])
         if self.dist.is_main:
             self._truncate_metrics(int(info["epoch"]))
         log.info("resuming %s after epoch %d", self.out_dir, info["epoch"])
 
-    def _truncate_metrics(self, epoch: int) -> None:
-        path = self.out_dir / "metrics.jsonl"
-        if path.exists():
-            kept = [
-                line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("epoch", 0) <= epoch
-            ]
-            atomic_write_text(path, "".join(line + "\n" for line in kept))
+    def _restore_legacy_weights(self, info: dict[str, Any], last: Path) -> None:
+        meta = read_metadata(last) if last.exists() else {}
+        if meta.get("checkpoint_id") != info.get("checkpoint_id"):
+            found = f"from epoch {meta.get('epoch')}" if last.exists() else "missing"
+            raise CheckpointError(
+                f"Cannot resume {self.out_dir} exactly: its training state {self.state_path.name} (written by an "
+                f"older advdistill) is from epoch {info.get('epoch')}, but {last.name} is {found}: the run was "
+                "interrupted between the two files. Continue from the weights in a new run directory (the "
+                f"optimizer starts afresh): `advdistill train RECIPE --init-from {last} --out NEW_DIR`."
+            )
+        load_weights(last, self.student)
+
+    def _repair_exports(self, info: dict[str, Any]) -> None:
+        """Rewrite last/best.safetensors from the state file when their export was interrupted."""
+        if not self.dist.is_main:
+            return
+        meta = info.get("weights_meta") or {}
+        last = self.ckpt_dir / "last.safetensors"
+        if not last.exists() or read_metadata(last).get("checkpoint_id") != info["checkpoint_id"]:
+            save_weights(last, self.student, meta)
+            log.warning("rewrote %s from %s (its export had been interrupted)", last, self.state_path.name)
+        best = self.ckpt_dir / "best.safetensors"
+        best_now = info.get("best_epoch") == info.get("epoch") and info.get("best") is not None
+        if best_now and (not best.exists() or read_metadata(best).get("checkpoint_id") != info["checkpoint_id"]):
+            save_weights(best, self.student, self._best_meta(meta))
+            log.warning("rewrote %s from %s (its export had been interrupted)", best, self.state_path.name)
+
+    def _truncate_metrics(self, epoch: int) -> int:
+        """Drop the records of epochs after ``epoch`` (a resumed run writes them again); returns how many.
+
+        A torn last line (a kill during an append) is dropped too, with a warning.
+        """
+        return keep_records(self.out_dir / metrics_log.FILE_NAME, lambda r: r.get("epoch", 0) <= epoch)
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self) -> Path:
         """Run the remaining epochs and the final evaluation; returns the run directory."""
         try:
             self._fit()
+        except OSError as exc:  # a full disk, a quota, a vanished mount: say what is safe and what to do
+            raise RunDirectoryError(self._write_failed(exc)) from exc
         finally:
-            teardown(self.dist)
+            self.close()
         return self.out_dir
+
+    def _write_failed(self, exc: OSError) -> str:
+        where = f" ({exc.filename})" if exc.filename else ""
+        kept = (f"the checkpoint of epoch {self.saved_epoch} is intact" if self.saved_epoch is not None
+                else "no checkpoint had been written yet, so --resume starts over")
+        recipe = self.out_dir / "recipe.json"
+        source = recipe if recipe.exists() else "RECIPE"
+        return (
+            f"Writing into {self.out_dir} failed: {exc.strerror or exc}{where}. Files are written through a "
+            f"temporary file renamed only when complete, so none is half-written: {kept}. Free space (or fix "
+            f"the file system), then continue with `advdistill train {source} --out {self.out_dir} --resume`."
+        )
+
+    def close(self) -> None:
+        """Release the run directory's lock and leave the process group (idempotent)."""
+        if self._locked:
+            self._locked = False
+            release_run_dir_lock(self.out_dir)
+            if self._created_out_dir and self.out_dir.is_dir() and not any(self.out_dir.iterdir()):
+                self.out_dir.rmdir()
+        teardown(self.dist)
+
+    def __del__(self) -> None:  # a Trainer built but never fitted (tests, benchmarks) still unlocks
+        if getattr(self, "_locked", False):
+            self.close()
 
     def _fit(self) -> None:
         main = self.dist.is_main  # only rank 0 writes files, runs callbacks and evaluates
         callbacks = list(self.callbacks.values()) if main else []
         if main:
-            recipe_json = {**self.recipe.to_dict(), "recipe_hash": self.recipe.hash, "advdistill_version": __version__}
-            atomic_write_text(self.out_dir / "recipe.json", json.dumps(recipe_json, indent=2) + "\n")
+            self._write_recipe_json()
             if self.teacher_audit is not None and self.start_epoch == 1:  # a resume keeps the first record
                 self.append_metrics(self.teacher_audit)
         for cb in callbacks:
@@ -226,6 +436,8 @@ class Trainer:
                 self._update_best(record)
                 # the record goes first: a resume truncates metrics.jsonl to the checkpoint's epoch
                 self.append_metrics(record)
+                if PAUSE_AT is not None:
+                    pause_point(f"epoch-end:before-save:{epoch}")
                 self._save(epoch, improved=record.get("best", False))
             barrier(self.dist)
         for cb in callbacks:
@@ -233,6 +445,25 @@ class Trainer:
         if main and self.recipe.eval.at_end:
             self.final_evaluation()
         barrier(self.dist)
+
+    def _write_recipe_json(self) -> None:
+        """recipe.json: the resolved recipe, its hash, and the history of changes and initialisations."""
+        history: list[Any] = []
+        if self.start_epoch > 1:  # continuing: keep what happened to this run before
+            try:
+                previous = json.loads((self.out_dir / "recipe.json").read_text(encoding="utf-8"))
+                history = list(previous.get("history", [])) if isinstance(previous, dict) else []
+            except (OSError, ValueError):
+                history = []
+        for event in self._events:
+            record = {**event, "epoch": self.start_epoch - 1}
+            history.append(record)
+            if self.dist.is_main:
+                self.append_metrics(record)
+        recipe_json = {**self.recipe.to_dict(), "recipe_hash": self.recipe.hash, "advdistill_version": __version__}
+        if history:
+            recipe_json["history"] = history
+        atomic_write_text(self.out_dir / "recipe.json", json.dumps(recipe_json, indent=2) + "\n")
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         self.student.train()
@@ -259,7 +490,7 @@ class Trainer:
                 info.loss_value = float(all_reduce(loss, self.dist))  # host sync, on log steps only
                 info.images_per_s = images_since_log * self.dist.world_size / max(now - last_log, 1e-9)
                 last_log, images_since_log = now, 0
-                self._guard(float(all_reduce(worst, self.dist, "max")), epoch, step)
+                self._guard(float(all_reduce(worst, self.dist, "max")), epoch, step, lr)
                 logs = {k: all_reduce(v, self.dist) for k, v in logs.items()}
                 if self.dist.is_main:
                     self.append_metrics({
@@ -270,7 +501,11 @@ class Trainer:
             if self.dist.is_main:
                 for cb in self.callbacks.values():
                     cb.on_step_end(self.state, info)
+            if PAUSE_AT is not None:
+                pause_point(f"step:{progress.global_step}")
         steps = step + 1
+        if steps:
+            self._check_updated_weights(x, y, epoch, lr)
         loss_sum = all_reduce(loss_sum, self.dist)
         return {
             "event": "epoch", "epoch": epoch, "train_loss": float(loss_sum) / max(steps, 1),
@@ -309,19 +544,85 @@ class Trainer:
         self.optimizer.step()
         return loss.detach(), ctx.logs
 
-    def _guard(self, worst: float, epoch: int, step: int) -> None:
+    def _guard(self, worst: float, epoch: int, step: int, lr: float) -> None:
+        """Stop when a loss since the last log step was non-finite or above ``train.max_loss``.
+
+        Runs on log steps only, where the loop synchronises anyway: the step itself never waits
+        for the GPU. The losses it sees were computed before their updates; the weights after
+        the epoch's last update are checked by :meth:`_check_updated_weights` before they are saved.
+        """
         limit = self.cfg.max_loss
         if not math.isfinite(worst) or (limit is not None and worst > limit):
-            raise TrainingError(
-                f"The training loss diverged (reached {worst}) in epoch {epoch} by step {step + 1}. "
-                "The last checkpoint before this epoch is kept. Lower the learning rate or an aux weight "
-                "(e.g. --set aux.igdm.alpha.end=2), or raise train.max_loss if such values are expected."
+            what = (f"The training loss diverged in epoch {epoch}: it reached {worst:g} by step {step + 1} of "
+                    f"{self.steps_per_epoch}")
+            raise self._diverged(what, epoch, lr)
+
+    def _check_updated_weights(self, x: torch.Tensor, y: torch.Tensor, epoch: int, lr: float) -> None:
+        """Before an epoch's weights are kept: every parameter and buffer finite, and the clean loss of a
+        training batch (eval mode: nothing changes) finite and within ``train.max_loss``.
+
+        The step's own losses are computed *before* each update, so without this the epoch's last
+        update — the one a checkpoint keeps — would go unchecked. Costs one forward pass and one
+        host synchronisation per epoch.
+        """
+        with torch.no_grad(), module_mode(self.student, False), autocast(self.device, self.amp):
+            probe = torch.nn.functional.cross_entropy(self.student(x).float(), y)
+            tensors = [t.detach().float().sum() for t in self.student.state_dict().values()
+                       if t.is_floating_point()]
+            total = torch.stack([probe, *tensors]).sum()  # NaN or inf anywhere makes it non-finite
+            worst = torch.where(torch.isfinite(total), probe, torch.full_like(probe, math.inf))
+        value = float(all_reduce(worst, self.dist, "max"))
+        limit = self.cfg.max_loss
+        if not math.isfinite(value) or (limit is not None and value > limit):
+            what = (f"The weights diverged at the end of epoch {epoch}: after its last update the clean loss of a "
+                    f"training batch is {value:g}" + (" (or a weight is not finite)" if math.isinf(value) else ""))
+            raise self._diverged(what, epoch, lr)
+
+    def _diverged(self, what: str, epoch: int, lr: float) -> TrainingError:
+        """The error to raise (recorded in metrics.jsonl too): what happened, what is kept, which knobs
+        this recipe has, and the command that continues."""
+        limit = self.cfg.max_loss
+        parts = [f"{what} (train.max_loss = {limit:g})." if limit is not None else f"{what}."]
+        run, saved = self.out_dir, self.saved_epoch
+        if saved is not None:
+            parts.append(
+                f"Kept: {run / 'checkpoints'} holds epoch {saved} (last.state.safetensors, last.safetensors), "
+                f"whose weights were checked before they were saved; nothing of epoch {epoch} was saved."
             )
+        else:
+            parts.append(f"No checkpoint exists yet: the run diverged in epoch {epoch}, before its first save.")
+        knobs = [f"lower the learning rate (optim.lr, {lr:g} at this point)"]
+        for key in aux_weight_keys(self.recipe):
+            label, name = key.split(".")[1:]
+            value = getattr(self.recipe.aux[label].config, name)(Progress(epoch, self.cfg.epochs))
+            knobs.append(f"lower {key} ({value:g} in epoch {epoch})")
+        if self.cfg.grad_clip is None:
+            knobs.append("clip the gradient norm (train.grad_clip, e.g. 1.0)")
+        knobs.append("or raise train.max_loss if such losses are expected")
+        parts.append("To fix it: " + ", ".join(knobs) + ".")
+        # a tenth of the smaller of the current and the first learning rate (the current may be a spike)
+        first = self.recipe.optim.lr(Progress(1, self.cfg.epochs, 0, self.steps_per_epoch))
+        lower = f"optim.lr={min(lr, first) / 10:g}"
+        if saved is not None:
+            parts.append(
+                f"To continue from epoch {saved} with a lower learning rate: `advdistill train {run / 'recipe.json'} "
+                f"--out {run} --resume --allow-recipe-change --set {lower}`; or start a new run from those weights: "
+                f"`advdistill train RECIPE --init-from {run / 'checkpoints' / 'last.safetensors'} --out NEW_DIR "
+                f"--set {lower}`."
+            )
+        else:
+            parts.append(
+                f"To start over with a lower learning rate: `advdistill train {run / 'recipe.json'} --out {run} "
+                f"--resume --set {lower}` (a run without a checkpoint starts over from epoch 1; its records are "
+                "dropped)."
+            )
+        if self.dist.is_main:
+            self.append_metrics({"event": "diverged", "epoch": epoch, "message": parts[0]})
+        return TrainingError(" ".join(parts))
 
     # -- records and checkpoints ---------------------------------------------------------------
     def append_metrics(self, record: dict[str, Any]) -> None:
-        with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
+        metrics_log.append_record(self.out_dir / metrics_log.FILE_NAME, record)
 
     def _update_best(self, record: dict[str, Any]) -> None:
         score = record.get("eval", {}).get(self.cfg.best_metric)
@@ -329,25 +630,35 @@ class Trainer:
             self.best, self.best_epoch = float(score), record["epoch"]
             record["best"] = True
 
+    def _best_meta(self, meta: dict[str, Any]) -> dict[str, Any]:
+        # chosen on the validation split; runs before it existed have no "split" (they chose on test)
+        return {**meta, "best_metric": self.cfg.best_metric, "best": self.best, "split": "val"}
+
     def _save(self, epoch: int, improved: bool) -> None:
+        """Write the checkpoint (one atomic file), then export the plain weight files from it.
+
+        A kill before the state file's rename keeps the previous checkpoint; a kill after it
+        leaves exports that a resume recognises (checkpoint_id) and rewrites from the state file.
+        """
         checkpoint_id = secrets.token_hex(8)
         meta = {
             "epoch": epoch, "recipe_hash": self.recipe.hash, "checkpoint_id": checkpoint_id,
             "model": self.recipe.student.name, "dataset": self.info.name,
             "num_classes": self.info.num_classes, "in_chans": self.info.in_chans,
         }
+        info = {
+            "epoch": epoch, "checkpoint_id": checkpoint_id, "recipe_hash": self.recipe.hash,
+            "best": self.best, "best_epoch": self.best_epoch, "weights_meta": meta,
+        }
+        save_training_state(self.state_path, self.optimizer, info, capture_rng(self.device), model=self.student)
+        self.saved_epoch = epoch
+        if PAUSE_AT is not None:
+            pause_point(f"save:after-state:{epoch}")
         save_weights(self.ckpt_dir / "last.safetensors", self.student, meta)
-        save_training_state(
-            self.ckpt_dir / "last.state.safetensors", self.optimizer,
-            {"epoch": epoch, "checkpoint_id": checkpoint_id, "best": self.best, "best_epoch": self.best_epoch},
-            capture_rng(self.device),
-        )
+        if PAUSE_AT is not None:
+            pause_point(f"save:after-last:{epoch}")
         if improved:
-            save_weights(
-                self.ckpt_dir / "best.safetensors", self.student,
-                # chosen on the validation split; runs before it existed have no "split" (test)
-                {**meta, "best_metric": self.cfg.best_metric, "best": self.best, "split": "val"},
-            )
+            save_weights(self.ckpt_dir / "best.safetensors", self.student, self._best_meta(meta))
 
     def final_evaluation(self) -> dict[str, Any]:
         """Evaluate last and best (if any) on the test split with the recipe's [eval] metrics; writes

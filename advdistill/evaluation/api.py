@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from advdistill.components import build, build_labeled, build_student, build_teacher, load_data
-from advdistill.engine.checkpoint import load_state_strict, read_metadata, read_tensors
-from advdistill.errors import RecipeError
+from advdistill.engine.checkpoint import load_state_strict, read_metadata, read_tensors, remove_stale_temp_files
+from advdistill.errors import RecipeError, RunDirectoryError
 from advdistill.evaluation.checkpoints import CheckpointChoice, describe, explicit, run_checkpoints, weights_identity
 from advdistill.evaluation.plots import write_run_plots
 from advdistill.evaluation.records import RECORDS_FILE, split_fingerprint, write_per_example
 from advdistill.evaluation.report import REPORT_SCHEMA_VERSION, write_report
 from advdistill.evaluation.runner import run_metrics
 from advdistill.recipe import Recipe, load_recipe
+from advdistill.rundir import run_dir_lock
 from advdistill.torch_utils import resolve_device
 from advdistill.version import __version__
 
@@ -65,19 +68,21 @@ def evaluate_run(
     :param splits: the recipe's data, if already loaded (saves reading it again).
     """
     run_dir = Path(run_dir)
-    if recipe is None:
-        recipe_path = run_dir / "recipe.json"
-        if not recipe_path.exists():
-            raise RecipeError(
-                f"{run_dir} is not a run directory (no recipe.json); pass --recipe and --checkpoint"
-            )
-        recipe = load_recipe(recipe_path)
-    choices, reported, note = run_checkpoints(run_dir, checkpoint, recipe.eval.checkpoint)
-    return _evaluate_choices(
-        recipe, choices, reported, note=note, student=student, teacher=teacher, metrics=metrics, limit=limit,
-        batch_size=batch_size, out_dir=Path(out_dir) if out_dir else run_dir, device=device,
-        show_progress=show_progress, run_dir=run_dir, splits=splits,
-    )
+    out = Path(out_dir) if out_dir else run_dir
+    with _writing_into(out):
+        if recipe is None:
+            recipe_path = run_dir / "recipe.json"
+            if not recipe_path.exists():
+                raise RecipeError(
+                    f"{run_dir} is not a run directory (no recipe.json); pass --recipe and --checkpoint"
+                )
+            recipe = load_recipe(recipe_path)
+        choices, reported, note = run_checkpoints(run_dir, checkpoint, recipe.eval.checkpoint)
+        return _evaluate_choices(
+            recipe, choices, reported, note=note, student=student, teacher=teacher, metrics=metrics, limit=limit,
+            batch_size=batch_size, out_dir=out, device=device, show_progress=show_progress, run_dir=run_dir,
+            splits=splits,
+        )
 
 
 def evaluate_checkpoint(
@@ -97,13 +102,26 @@ def evaluate_checkpoint(
     ``report.md``, ``per_example.safetensors`` and ``plots/`` there; ``run_dir`` (default: the
     run directory holding the checkpoint, if any) supplies ``metrics.jsonl`` for the linearity plot.
     """
-    choice = explicit(checkpoint)
-    if run_dir is None and (choice.path.parent.parent / "recipe.json").exists():
-        run_dir = choice.path.parent.parent
-    return _evaluate_choices(
-        recipe, [choice], choice.name, note=None, student=student, out_dir=Path(out_dir) if out_dir else None,
-        device=device, run_dir=Path(run_dir) if run_dir is not None else None, splits=splits, **kwargs,
-    )
+    out = Path(out_dir) if out_dir else None
+    with _writing_into(out):
+        choice = explicit(checkpoint)
+        if run_dir is None and (choice.path.parent.parent / "recipe.json").exists():
+            run_dir = choice.path.parent.parent
+        return _evaluate_choices(
+            recipe, [choice], choice.name, note=None, student=student, out_dir=out, device=device,
+            run_dir=Path(run_dir) if run_dir is not None else None, splits=splits, **kwargs,
+        )
+
+
+@contextlib.contextmanager
+def _writing_into(out_dir: Path | None) -> Iterator[None]:
+    """Lock ``out_dir`` (checked writable) before anything is read or built; stale temp files go."""
+    if out_dir is None:
+        yield
+        return
+    with run_dir_lock(out_dir, "eval"):
+        remove_stale_temp_files([out_dir, out_dir / "plots"])
+        yield
 
 
 def _evaluate_choices(
@@ -148,12 +166,13 @@ def _evaluate_choices(
         states[choice.name] = state
     report = _combine(rows, choices, metadata, reported, note)
     if out_dir is not None:
-        write_per_example(
-            out_dir, records, index=torch.arange(report["n_examples"]), dataset=splits.info.name,
-            recipe_hash=recipe.hash, test_sha256=split_fingerprint(splits.test_x, splits.test_y),
-            n_test=int(splits.test_x.shape[0]),
-            weights={c.name: weights_identity(c.path, metadata[c.name]) for c in choices},
-        )
+        with _reporting_write_failures(out_dir):
+            write_per_example(
+                out_dir, records, index=torch.arange(report["n_examples"]), dataset=splits.info.name,
+                recipe_hash=recipe.hash, test_sha256=split_fingerprint(splits.test_x, splits.test_y),
+                n_test=int(splits.test_x.shape[0]),
+                weights={c.name: weights_identity(c.path, metadata[c.name]) for c in choices},
+            )
         report["per_example"] = RECORDS_FILE
         _write_outputs(out_dir, report, run_dir)
     return report
@@ -200,7 +219,23 @@ def _write_outputs(out_dir: Path, report: dict[str, Any], run_dir: Path | None) 
     else:
         if written:
             report["plots"] = [str(path.relative_to(out_dir)) for path in written]
-    write_report(out_dir, report)
+    with _reporting_write_failures(out_dir):
+        write_report(out_dir, report)
+
+
+@contextlib.contextmanager
+def _reporting_write_failures(out_dir: Path) -> Iterator[None]:
+    """A failed write (a full disk) becomes one message; the files are atomic, so earlier ones are intact."""
+    try:
+        yield
+    except (OSError, SafetensorError) as exc:
+        reason = exc.strerror or exc if isinstance(exc, OSError) else exc
+        where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+        raise RunDirectoryError(
+            f"Writing the evaluation's files into {out_dir} failed: {reason}{where}. Nothing was half-written "
+            "(an earlier report.json and per_example.safetensors are intact); free space and run the "
+            "evaluation again."
+        ) from exc
 
 
 def evaluate_model(

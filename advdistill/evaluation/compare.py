@@ -33,7 +33,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
         raise DataError(f"{file} not found: {hint}.")
     try:
         report = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, or bytes that are not UTF-8
         raise DataError(f"{file} is not a readable report (JSON): {exc}") from None
     if not isinstance(report, dict) or not isinstance(report.get("metrics"), dict):
         raise DataError(f"{file} is not an advdistill report: it has no \"metrics\" table.")

@@ -6,12 +6,12 @@ display needed) and written atomically as PNG.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from advdistill.engine.metrics_log import read_records
 from advdistill.io import atomic_write
 
 log = logging.getLogger(__name__)
@@ -73,17 +73,11 @@ def plot_eps_curve(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: Path
 
 def read_linearity(metrics_jsonl: Path) -> list[tuple[int, float]]:
     """(epoch, remainder share) from the epoch records of a run's ``metrics.jsonl`` (may be empty)."""
-    series = []
-    path = Path(metrics_jsonl)
-    if not path.exists():
-        return series
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        if record.get("event") == "epoch" and record.get("linearity") is not None:
-            series.append((int(record["epoch"]), float(record["linearity"])))
-    return series
+    return [
+        (int(record["epoch"]), float(record["linearity"]))
+        for record in read_records(Path(metrics_jsonl))
+        if record.get("event") == "epoch" and record.get("linearity") is not None
+    ]
 
 
 def plot_linearity(series: Mapping[str, Sequence[tuple[int, float]]], path: Path) -> Path:

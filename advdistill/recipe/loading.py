@@ -21,33 +21,74 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 #: Keys of a recipe.json that describe the file rather than the recipe.
-META_KEYS = ("recipe_hash", "advdistill_version")
+META_KEYS = ("recipe_hash", "advdistill_version", "history")
 
 Provenance = dict[tuple[str, ...], str]
+
+
+def damaged(path: Path, problem: str) -> RecipeError:
+    """The error for an unreadable recipe file; a run's ``recipe.json`` also gets the way out."""
+    message = f"{path}: {problem}"
+    if path.name == "recipe.json":
+        run = path.parent
+        message += (
+            f". This is the resolved recipe of the run {run}, and it is damaged (an interrupted write, or an "
+            "edit). Use the recipe the run was made from instead: "
+            f"`advdistill train ORIGINAL.toml --out {run} --resume` (the checkpoint records the recipe's hash, "
+            "so a different recipe is refused; the resume rewrites recipe.json) or "
+            f"`advdistill eval {run} --recipe ORIGINAL.toml`."
+        )
+    return RecipeError(message)
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    """The file's text; recipes are UTF-8 (TOML requires it)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        where = f"byte {raw[exc.start]:#04x} at line {line}, column {column}"
+        if b"\x00" in raw[:8192] or _looks_binary(raw[:8192]):
+            raise damaged(path, f"not a text file (binary data; the first invalid {where})") from None
+        raise damaged(
+            path,
+            f"not UTF-8 text ({where}; saved as Latin-1 or another 8-bit encoding?). Recipes must be UTF-8: "
+            f"re-save the file as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path} > fixed.toml`",
+        ) from None
+
+
+def _looks_binary(head: bytes) -> bool:
+    # text in any 8-bit encoding is mostly printable ASCII; random bytes are not
+    printable = sum(1 for b in head if 32 <= b < 127 or b in (9, 10, 13))
+    return printable < 0.7 * len(head)
 
 
 def read_file(path: Path) -> dict[str, Any]:
     """Parse one TOML or JSON recipe file (no ``extends`` processing)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise RecipeError(f"Recipe file not found: {path}") from None
+    except IsADirectoryError:
+        raise RecipeError(f"{path} is a directory, not a recipe file") from None
     except OSError as exc:
         raise RecipeError(f"Cannot read recipe {path}: {exc.strerror or exc}") from None
+    text = _decode(path, raw)
     if path.suffix == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise RecipeError(f"{path}: invalid JSON: {exc}") from None
-        for key in META_KEYS:
-            data.pop(key, None)
+            raise damaged(path, f"invalid JSON: {exc}") from None
     else:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise RecipeError(f"{path}: invalid TOML: {exc}") from None
+            raise damaged(path, f"invalid TOML: {exc}") from None
     if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe must be a table at the top level")
+        raise damaged(path, f"a recipe must be a table at the top level, not {type(data).__name__}")
+    for key in META_KEYS if path.suffix == ".json" else ():
+        data.pop(key, None)
     return data
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 from attrs import define, field
-from attrs.validators import ge, gt, instance_of, optional
+from attrs.validators import instance_of
 
 from advdistill.config import (
     ScheduledValue,
@@ -19,11 +19,15 @@ from advdistill.config import (
     build_config,
     component_config,
     config_to_dict,
+    each,
     in_range,
+    integer,
     one_of,
+    optional,
     scheduled,
+    valid_seed,
 )
-from advdistill.errors import RecipeError, did_you_mean
+from advdistill.errors import PluginError, RecipeError, did_you_mean
 from advdistill.recipe.loading import Provenance
 
 SCHEMA_VERSION = 1
@@ -33,9 +37,9 @@ SCHEMA_VERSION = 1
 class TrainConfig:
     """``[train]``: the training loop."""
 
-    epochs: int = field(default=1, validator=[instance_of(int), ge(1)])
-    batch_size: int = field(default=128, validator=[instance_of(int), ge(1)])
-    seed: int = field(default=0, validator=instance_of(int))
+    epochs: int = field(default=1, validator=integer(1))
+    batch_size: int = field(default=128, validator=integer(1))
+    seed: int = field(default=0, validator=valid_seed)
     device: str = field(default="auto", validator=instance_of(str))
     #: bf16 autocast on CUDA (ignored on CPU)
     amp: bool = field(default=True, validator=instance_of(bool))
@@ -44,13 +48,18 @@ class TrainConfig:
     #: the student's BatchNorm mode while the inner maximization runs ("eval" as the official codes)
     attack_bn: str = field(default="eval", validator=one_of("eval", "train"))
     augment: str = field(default="none", validator=one_of("none", "crop", "flip", "crop_flip"))
-    crop_padding: int = field(default=4, validator=[instance_of(int), ge(0)])
-    log_every: int = field(default=50, validator=[instance_of(int), ge(1)])
+    crop_padding: int = field(default=4, validator=integer(0))
+    log_every: int = field(default=50, validator=integer(1))
     #: stop an epoch after this many steps (quick checks); None = the whole epoch
-    max_steps_per_epoch: int | None = field(default=None, validator=optional([instance_of(int), ge(1)]))
-    grad_clip: float | None = field(default=None, converter=attrs.converters.optional(as_float))
+    max_steps_per_epoch: int | None = field(default=None, validator=optional(integer(1)))
+    #: clip the gradient's global L2 norm to this (None: no clipping)
+    grad_clip: float | None = field(
+        default=None, converter=attrs.converters.optional(as_float), validator=optional(in_range(0.0, low_open=True))
+    )
     #: abort when the loss exceeds this (divergence guard); non-finite losses always abort
-    max_loss: float | None = field(default=1e4, converter=attrs.converters.optional(as_float))
+    max_loss: float | None = field(
+        default=1e4, converter=attrs.converters.optional(as_float), validator=optional(in_range(0.0, low_open=True))
+    )
     #: the periodic-evaluation key that decides checkpoints/best (higher is better)
     best_metric: str = field(default="pgd", validator=instance_of(str))
     drop_last: bool = field(default=True, validator=instance_of(bool))
@@ -65,11 +74,13 @@ class OptimConfig:
     """``[optim]``: the student's optimizer; ``lr`` may be a schedule table."""
 
     kind: str = field(default="sgd", validator=one_of("sgd", "adamw"))
-    lr: ScheduledValue = scheduled(0.1)
+    lr: ScheduledValue = scheduled(0.1, low=0.0)
     momentum: float = field(default=0.9, converter=as_float, validator=in_range(0.0, 1.0))
     nesterov: bool = field(default=False, validator=instance_of(bool))
     weight_decay: float = field(default=2e-4, converter=as_float, validator=in_range(0.0, 1.0))
-    betas: tuple[float, ...] = field(default=(0.9, 0.999), converter=as_float_tuple)
+    betas: tuple[float, ...] = field(
+        default=(0.9, 0.999), converter=as_float_tuple, validator=each(in_range(0.0, 1.0, high_open=True), length=2)
+    )
 
 
 @define(frozen=True)
@@ -124,13 +135,13 @@ class ValSplit:
 class EvalConfig:
     """``[eval]``: the evaluation suite run at the end of training and by ``advdistill eval``."""
 
-    batch_size: int = field(default=256, validator=[instance_of(int), ge(1)])
-    limit: int | None = field(default=None, validator=optional([instance_of(int), gt(0)]))
+    batch_size: int = field(default=256, validator=integer(1))
+    limit: int | None = field(default=None, validator=optional(integer(1)))
     at_end: bool = field(default=True, validator=instance_of(bool))
     #: the checkpoint whose numbers are the report's "metrics" ("best" falls back to "last" when the
     #: run has none); `advdistill eval RUN` and the end-of-training evaluation evaluate both
     checkpoint: str = field(default="last", validator=one_of("last", "best"))
-    seed: int = field(default=0, validator=instance_of(int))
+    seed: int = field(default=0, validator=valid_seed)
     metrics: dict[str, ComponentRef] = field(factory=dict)
 
 
@@ -240,9 +251,12 @@ def _component(
     if (kind, name) not in registry:
         raise RecipeError(
             f"{locate(*section, 'kind')}: unknown {kind} {name!r}.{did_you_mean(name, registry.names(kind))} "
-            f"Run `advdistill plugins` to list all {kind}s."
+            f"Run `advdistill plugins` to list all {kind}s.{registry.failure_note()}"
         )
-    _, config = component_config(kind, name, params, where=lambda key: locate(*section, *filter(None, [key])))
+    try:
+        _, config = component_config(kind, name, params, where=lambda key: locate(*section, *filter(None, [key])))
+    except PluginError as exc:  # two plugins register the name, or its module cannot be imported
+        raise RecipeError(f"{locate(*section, 'kind')}: {exc}") from None
     return ComponentRef(".".join(section), kind, name, config)
 
 

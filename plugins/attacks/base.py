@@ -11,10 +11,10 @@ from typing import Any
 
 import torch
 from attrs import define, field
-from attrs.validators import ge, instance_of
+from attrs.validators import instance_of
 from torch import Tensor, nn
 
-from advdistill.config import as_float, in_range, one_of
+from advdistill.config import as_float, in_range, integer, one_of, valid_seed
 from advdistill.interfaces import Attack
 from advdistill.torch_utils import no_param_grad
 
@@ -23,9 +23,9 @@ from advdistill.torch_utils import no_param_grad
 class IterativeConfig:
     """Parameters every iterative attack shares (defaults: the paper's PGD, ε 8/255, step 2/255)."""
 
-    eps: float = field(default=8 / 255, converter=as_float, validator=in_range(0.0, 1e6))
-    step_size: float = field(default=2 / 255, converter=as_float, validator=in_range(0.0, 1e6))
-    steps: int = field(default=10, validator=[instance_of(int), ge(0)])
+    eps: float = field(default=8 / 255, converter=as_float, validator=in_range(0.0))
+    step_size: float = field(default=2 / 255, converter=as_float, validator=in_range(0.0))
+    steps: int = field(default=10, validator=integer(0))
     norm: str = field(default="linf", validator=one_of("linf", "l2", "l1"))
     #: "uniform": x + U(−ε, ε) (Madry); "normal": x + std·N(0, 1) (TRADES/RSLAD/AdaAD); "none": x
     start: str = field(default="uniform", validator=one_of("uniform", "normal", "none"))
@@ -33,10 +33,10 @@ class IterativeConfig:
     #: clamp the random start to [0, 1] (some official codes do not; every step clamps anyway)
     clamp_start: bool = field(default=True, validator=instance_of(bool))
     #: seed of the private generator used when the caller passes none (evaluation)
-    seed: int = field(default=0, validator=instance_of(int))
+    seed: int = field(default=0, validator=valid_seed)
     #: ε warm-up: during training, ε and the step size grow linearly (per step) from 0 to their
     #: values over this many epochs; outside training (no step context) the full ε is used
-    warmup_epochs: float = field(default=0.0, converter=as_float, validator=in_range(0.0, 1e9))
+    warmup_epochs: float = field(default=0.0, converter=as_float, validator=in_range(0.0))
 
 
 @define(frozen=True, kw_only=True)

@@ -13,12 +13,12 @@ from advdistill.losses import kl_div
 @define(frozen=True, kw_only=True)
 class IGDMConfig:
     #: T(α): the weight, a schedule; default α·epoch/E with α = 20 (epoch counted from 1)
-    alpha: ScheduledValue = scheduled({"kind": "linear", "start": 0.0, "end": 20.0})
-    beta: float = field(default=1.0, converter=as_float, validator=in_range(0.0, 1e6))
-    gamma: float = field(default=1.0, converter=as_float, validator=in_range(0.0, 1e6))
+    alpha: ScheduledValue = scheduled({"kind": "linear", "start": 0.0, "end": 20.0}, low=0.0)
+    beta: float = field(default=1.0, converter=as_float, validator=in_range(0.0))
+    gamma: float = field(default=1.0, converter=as_float, validator=in_range(0.0))
     #: D: "kl" = KL(softmax(ΔT/τ) ‖ softmax(ΔS/τ)) batchmean; "l1"/"l2" = mean |·| / mean (·)² of ΔS − ΔT
     distance: str = field(default="kl", validator=one_of("kl", "l1", "l2"))
-    temperature: float = field(default=1.0, converter=as_float, validator=in_range(0.0, 1e6, low_open=True))
+    temperature: float = field(default=1.0, converter=as_float, validator=in_range(0.0, low_open=True))
 
 
 def igdm_distance(delta_s, delta_t, distance: str, temperature: float = 1.0):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 from attrs import define, field
-from attrs.validators import ge, instance_of
 
-from advdistill.config import as_float, in_range, one_of
+from advdistill.config import as_float, in_range, integer, one_of, valid_seed
 from advdistill.engine.data import InMemoryLoader
 from advdistill.interfaces import Callback
 from advdistill.torch_utils import module_mode, no_param_grad
@@ -16,14 +15,14 @@ from advdistill_plugins.metrics.linearity import LinearityConfig, mean_remainder
 
 @define(frozen=True, kw_only=True)
 class LinearityTrackerConfig:
-    every: int = field(default=1, validator=[instance_of(int), ge(1)])
+    every: int = field(default=1, validator=integer(1))
     #: the first ``limit`` validation images (the same every epoch)
-    limit: int = field(default=256, validator=[instance_of(int), ge(1)])
-    batch_size: int = field(default=256, validator=[instance_of(int), ge(1)])
+    limit: int = field(default=256, validator=integer(1))
+    batch_size: int = field(default=256, validator=integer(1))
     eps: float = field(default=8 / 255, converter=as_float, validator=in_range(0.0, 1.0, low_open=True))
     normalization: str = field(default="delta", validator=one_of("delta", "output", "none"))
     #: the noise is drawn from this seed every time, so epochs are compared on the same ε
-    seed: int = field(default=0, validator=instance_of(int))
+    seed: int = field(default=0, validator=valid_seed)
 
 
 class LinearityTracker(Callback):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from attrs import define, field
-from attrs.validators import ge, instance_of, optional
 
 from advdistill.components import build
-from advdistill.config import as_float
+from advdistill.config import integer, optional, optional_float, positive_or_none
 from advdistill.errors import TrainingError
 from advdistill.evaluation.runner import run_metrics
 from advdistill.interfaces import Callback
@@ -15,14 +14,14 @@ from advdistill.val_split import require_val
 
 @define(frozen=True, kw_only=True)
 class PeriodicEvalConfig:
-    every: int = field(default=1, validator=[instance_of(int), ge(1)])
+    every: int = field(default=1, validator=integer(1))
     #: the first ``limit`` validation images (the same every time); None: all of them ([data] val_size)
-    limit: int | None = field(default=None, validator=optional([instance_of(int), ge(1)]))
-    steps: int = field(default=10, validator=[instance_of(int), ge(1)])
+    limit: int | None = field(default=None, validator=optional(integer(1)))
+    steps: int = field(default=10, validator=integer(1))
     #: None: the recipe's [attack] eps (and step_size), else 8/255 (and 2/255)
-    eps: float | None = field(default=None, converter=lambda v: None if v is None else as_float(v))
-    step_size: float | None = field(default=None, converter=lambda v: None if v is None else as_float(v))
-    batch_size: int | None = field(default=None, validator=optional([instance_of(int), ge(1)]))
+    eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
+    step_size: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
+    batch_size: int | None = field(default=None, validator=optional(integer(1)))
 
 
 class PeriodicEval(Callback):

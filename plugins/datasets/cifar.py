@@ -51,6 +51,11 @@ class _CIFAR(DatasetSource):
             path = self.directory() / name
             if not path.exists():
                 raise self._missing(path)
+            if not path.is_file():
+                raise DataError(
+                    f"{path} is a directory, not a {self.name} batch file: {self.directory()} should hold the "
+                    f"files {', '.join(self.train_files + self.test_files)} as extracted from {self.url}."
+                )
             try:
                 with open(path, "rb") as fh:
                     entry = pickle.load(fh, encoding="bytes")
@@ -58,6 +63,8 @@ class _CIFAR(DatasetSource):
                 label = np.asarray(entry[self.label_key], dtype=np.int64)
             except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as exc:
                 raise DataError(f"{path} is not a valid {self.name} batch file ({type(exc).__name__}: {exc})") from None
+            except OSError as exc:
+                raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
             if label.shape[0] != data.shape[0] or label.min() < 0 or label.max() >= self.num_classes:
                 raise DataError(f"{path}: labels do not match the images or lie outside 0..{self.num_classes - 1}")
             images.append(data)

@@ -39,7 +39,9 @@ def _read(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 @define(frozen=True, kw_only=True)
 class MNIST5kConfig:
-    test_fraction: float = field(default=0.2, converter=as_float, validator=in_range(0.0, 1.0, low_open=True))
+    test_fraction: float = field(
+        default=0.2, converter=as_float, validator=in_range(0.0, 1.0, low_open=True, high_open=True)
+    )
 
 
 class MNIST5k(DatasetSource):

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import torch
 from attrs import define, field
-from attrs.validators import ge, instance_of
 
+from advdistill.config import integer, valid_seed
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
 
 
 @define(frozen=True, kw_only=True)
 class SyntheticConfig:
-    n_train: int = field(default=256, validator=[instance_of(int), ge(1)])
-    n_test: int = field(default=64, validator=[instance_of(int), ge(1)])
-    num_classes: int = field(default=10, validator=[instance_of(int), ge(2)])
-    in_chans: int = field(default=3, validator=[instance_of(int), ge(1)])
-    image_size: int = field(default=32, validator=[instance_of(int), ge(4)])
-    seed: int = field(default=0, validator=instance_of(int))
+    n_train: int = field(default=256, validator=integer(1))
+    n_test: int = field(default=64, validator=integer(1))
+    num_classes: int = field(default=10, validator=integer(2))
+    in_chans: int = field(default=3, validator=integer(1))
+    image_size: int = field(default=32, validator=integer(4))
+    seed: int = field(default=0, validator=valid_seed)
 
 
 class Synthetic(DatasetSource):

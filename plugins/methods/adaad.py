@@ -28,7 +28,7 @@ class AdaADInner(IterativeAttack):
 @define(frozen=True, kw_only=True)
 class AdaADConfig:
     #: α: weight of the adversarial KL, 1 − α of the clean KL (official default 1)
-    alpha: ScheduledValue = scheduled(1.0)
+    alpha: ScheduledValue = scheduled(1.0, low=0.0, high=1.0)
     #: "mean" = sum/(B·C) as the official CIFAR-10 code; "batchmean" = sum/B as its CIFAR-100 code
     reduction: str = field(default="mean", validator=one_of("mean", "batchmean"))
 

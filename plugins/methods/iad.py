@@ -7,9 +7,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from attrs import Factory, define, field
-from attrs.validators import ge, instance_of
 
-from advdistill.config import ScheduledValue, as_float, component_table, in_range, one_of
+from advdistill.config import (
+    ScheduledValue,
+    as_float,
+    component_table,
+    in_range,
+    integer,
+    one_of,
+    schedule_in_range,
+)
 from advdistill.interfaces import Objective
 from advdistill.losses import kl_div, weighted_kl_div
 
@@ -30,14 +37,18 @@ class IADConfig:
     form: str = field(default="I", validator=one_of("I", "II"))
     #: introspection starts once this many epochs are completed (the official loops count epochs
     #: from 0 and test ``epoch >= begin``); default 60 (IAD-I) / 40 (IAD-II)
-    begin: int = field(default=_by_form({"I": 60, "II": 40}), validator=[instance_of(int), ge(0)])
+    begin: int = field(default=_by_form({"I": 60, "II": 40}), validator=integer(0))
     #: a: weight of the distillation terms; default 1 (IAD-I) / 0.5 (IAD-II)
-    alpha: ScheduledValue = field(default=_by_form({"I": 1.0, "II": 0.5}), converter=_scheduled)
+    alpha: ScheduledValue = field(
+        default=_by_form({"I": 1.0, "II": 0.5}), converter=_scheduled, validator=schedule_in_range(0.0, 1.0)
+    )
     #: a2: weight of the standard teacher's term (IAD-II only); default 0.25 (IAD-II) / 0 (IAD-I)
-    alpha2: ScheduledValue = field(default=_by_form({"I": 0.0, "II": 0.25}), converter=_scheduled)
+    alpha2: ScheduledValue = field(
+        default=_by_form({"I": 0.0, "II": 0.25}), converter=_scheduled, validator=schedule_in_range(0.0, 1.0)
+    )
     #: exponent of the introspection weight A_i = p_T(y_i | x_adv_i)^β
-    beta: float = field(default=0.1, converter=as_float, validator=in_range(0.0, 1e6))
-    temperature: float = field(default=1.0, converter=as_float, validator=in_range(0.0, 1e6, low_open=True))
+    beta: float = field(default=0.1, converter=as_float, validator=in_range(0.0))
+    temperature: float = field(default=1.0, converter=as_float, validator=in_range(0.0, low_open=True))
     #: IAD-II's standard (non-robust) teacher, a teacher table, e.g.
     #: {kind = "checkpoint", path = "runs/standard/checkpoints/best.safetensors"}; loaded once, lazily
     standard_teacher: dict[str, Any] | None = field(

@@ -28,7 +28,7 @@ class MARTInner(IterativeAttack):
 @define(frozen=True, kw_only=True)
 class MARTConfig:
     #: weight of the misclassification-aware KL term (official WideResNet default 6; ResNet-18 script: 5)
-    beta: ScheduledValue = scheduled(6.0)
+    beta: ScheduledValue = scheduled(6.0, low=0.0)
     #: "official": the constants of the official mart.py (log(1.0001 − p + 1e-12), log(q + 1e-12),
     #: weight 1.0000001 − p_y); "exact": the paper's −log(1 − p), exact KL, weight 1 − p_y
     form: str = field(default="official", validator=one_of("official", "exact"))

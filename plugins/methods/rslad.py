@@ -35,16 +35,16 @@ class RSLADInner(IterativeAttack):
 @define(frozen=True, kw_only=True)
 class RSLADConfig:
     #: weights of the adversarial and clean KL terms (numbers or schedule tables)
-    adv_weight: ScheduledValue = scheduled(5 / 6)
-    nat_weight: ScheduledValue = scheduled(1 / 6)
+    adv_weight: ScheduledValue = scheduled(5 / 6, low=0.0)
+    nat_weight: ScheduledValue = scheduled(1 / 6, low=0.0)
     #: the official CIFAR-100 script multiplies both terms by 10
-    scale: float = field(default=1.0, converter=as_float, validator=in_range(0.0, 1e6))
+    scale: float = field(default=1.0, converter=as_float, validator=in_range(0.0))
     #: "official": −a·b + b·log(b + 1e-5) (the 1e-5 shifts the value, not the gradient); "exact": KL
     form: str = field(default="official", validator=one_of("official", "exact"))
     #: "mean" over B·C as the official code; "batchmean" for the per-example KL
     reduction: str = field(default="mean", validator=one_of("mean", "batchmean"))
     #: a temperature for the soft labels (official: 1)
-    temperature: float = field(default=1.0, converter=as_float, validator=in_range(0.0, 1e6, low_open=True))
+    temperature: float = field(default=1.0, converter=as_float, validator=in_range(0.0, low_open=True))
     detach_target: bool = field(default=True, validator=instance_of(bool))
 
 

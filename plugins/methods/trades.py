@@ -33,7 +33,7 @@ class TRADESInner(IterativeAttack):
 @define(frozen=True, kw_only=True)
 class TRADESConfig:
     #: weight of the robust KL term (official default 6; a number or a schedule table)
-    beta: ScheduledValue = scheduled(6.0)
+    beta: ScheduledValue = scheduled(6.0, low=0.0)
     #: detach p_S(x) in the KL term; the official loss does not (gradient flows into both branches)
     detach_clean: bool = field(default=False, validator=instance_of(bool))
 

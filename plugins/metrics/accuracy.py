@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 from attrs import define, field
-from attrs.validators import ge, instance_of, optional
+from attrs.validators import instance_of
 
 from advdistill.components import build
-from advdistill.config import one_of, optional_float, positive_or_none
+from advdistill.config import integer, one_of, optional, optional_float, positive_or_none
 from advdistill.interfaces import Metric
 from advdistill_plugins.metrics.common import DEFAULT_EPS
 
@@ -29,9 +29,9 @@ class PGDMetricConfig:
     norm: str = field(default="linf", validator=one_of("linf", "l2", "l1"))
     eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
     step_size: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
-    steps: int = field(default=20, validator=[instance_of(int), ge(1)])
+    steps: int = field(default=20, validator=integer(1))
     #: an example counts as robust only if it survives every restart
-    restarts: int = field(default=1, validator=[instance_of(int), ge(1)])
+    restarts: int = field(default=1, validator=integer(1))
     random_start: bool = field(default=True, validator=instance_of(bool))
     #: report key; default pgd<steps> for Linf (pgd20), pgd_l2 / pgd_l1 otherwise
     key: str | None = field(default=None, validator=optional(instance_of(str)))

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 from attrs import define, field
-from attrs.validators import ge, instance_of, optional
+from attrs.validators import instance_of
 from torch import Tensor, nn
 
-from advdistill.config import one_of, optional_float, positive_or_none
+from advdistill.config import integer, one_of, optional, optional_float, positive_or_none, valid_seed
 from advdistill.errors import PluginError, did_you_mean
 from advdistill.interfaces import Metric
 from advdistill_plugins.metrics.common import DEFAULT_EPS
@@ -53,7 +53,7 @@ def _attack_names(value: Any) -> tuple[str, ...] | None:
     return names
 
 
-_count = optional([instance_of(int), ge(1)])
+_count = optional(integer(1))
 
 
 @define(frozen=True, kw_only=True)
@@ -67,7 +67,7 @@ class AutoAttackConfig:
     #: with version = "custom": the attacks to run, in order (apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square)
     attacks: tuple[str, ...] | None = field(default=None, converter=_attack_names)
     #: None: the evaluation seed ([eval] seed)
-    seed: int | None = field(default=None, validator=optional(instance_of(int)))
+    seed: int | None = field(default=None, validator=optional(valid_seed))
     #: images per AutoAttack batch; None: the evaluation batch size
     batch_size: int | None = field(default=None, validator=_count)
     #: quick checks only (the standard evaluation uses the package's values): iterations of APGD,

@@ -6,10 +6,9 @@ import logging
 from typing import Any
 
 from attrs import define, field
-from attrs.validators import deep_iterable, ge, instance_of
 
 from advdistill.components import build
-from advdistill.config import as_float, as_float_tuple, build_config, positive_or_none
+from advdistill.config import as_float, as_float_tuple, build_config, each, in_range, integer, positive_or_none
 from advdistill.errors import RecipeError
 from advdistill.interfaces import Metric
 from advdistill_plugins.metrics.autoattack import AutoAttackConfig, AutoAttackMetric
@@ -41,12 +40,12 @@ class EpsCurveConfig:
     #: the radii (Linf); the paper's Fig. 5: 8, 10, 12, 14, 16 /255
     eps: tuple[float, ...] = field(
         default=tuple(k / 255 for k in (8, 10, 12, 14, 16)), converter=as_float_tuple,
-        validator=deep_iterable(positive_or_none, instance_of(tuple)),
+        validator=each(in_range(0.0, low_open=True)),
     )
-    steps: int = field(default=20, validator=[instance_of(int), ge(1)])
+    steps: int = field(default=20, validator=integer(1))
     #: the PGD step at every radius (the paper's PGD-20 step)
     step_size: float = field(default=2 / 255, converter=as_float, validator=positive_or_none)
-    restarts: int = field(default=1, validator=[instance_of(int), ge(1)])
+    restarts: int = field(default=1, validator=integer(1))
     #: true: standard AutoAttack at each radius; false: PGD only; a table: AutoAttack settings
     #: (version, attacks, n_iter, ...) as for the `autoattack` metric
     autoattack: dict[str, Any] | None = field(default=True, converter=_autoattack_settings)

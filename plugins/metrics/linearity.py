@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 from attrs import define, field
-from attrs.validators import ge, instance_of
+from attrs.validators import instance_of
 from torch import Tensor, nn
 
-from advdistill.config import as_float, in_range, one_of
+from advdistill.config import as_float, in_range, integer, one_of
 from advdistill.interfaces import Metric
 from advdistill_plugins.metrics.common import uniform_perturbation
 
@@ -45,7 +45,7 @@ class LinearityConfig:
     clamp: bool = field(default=True, validator=instance_of(bool))
     normalization: str = field(default="delta", validator=one_of(*NORMALIZATIONS))
     #: noise draws per image (the mean is over images and draws)
-    samples: int = field(default=1, validator=[instance_of(int), ge(1)])
+    samples: int = field(default=1, validator=integer(1))
     key: str = field(default="linearity_remainder", validator=instance_of(str))
 
 

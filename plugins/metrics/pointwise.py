@@ -7,10 +7,10 @@ from typing import Any
 import attrs
 import torch
 from attrs import define, field
-from attrs.validators import ge, instance_of, optional
+from attrs.validators import instance_of
 
 from advdistill.components import build, build_from_table
-from advdistill.config import as_float, component_table, in_range
+from advdistill.config import as_float, component_table, in_range, integer, optional
 from advdistill.interfaces import Attack, Metric
 from advdistill_plugins.metrics.common import uniform_perturbation
 
@@ -24,7 +24,7 @@ class PointwiseConfig:
     #: keep x + δ in [0, 1] for the uniform noise (attacks always do)
     clamp: bool = field(default=True, validator=instance_of(bool))
     #: steps of the attack that makes δ for pointwise_adv (the paper: 20)
-    adv_steps: int = field(default=20, validator=[instance_of(int), ge(0)])
+    adv_steps: int = field(default=20, validator=integer(0))
     #: the attack for pointwise_adv as a table; None: the recipe's [attack] (the method's inner
     #: loss) with steps = adv_steps, or PGD (Linf 8/255, step 2/255) when the recipe has none
     attack: dict[str, Any] | None = field(

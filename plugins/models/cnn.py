@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from attrs import define, field
-from attrs.validators import deep_iterable, ge, instance_of
 from torch import nn
 
-from advdistill.config import as_int_tuple
+from advdistill.config import as_int_tuple, each, integer
 from advdistill.interfaces import ModelFactory
 from advdistill_plugins.models.common import NormalizationConfig, with_normalization
 
@@ -39,9 +38,9 @@ class SmallCNN(nn.Module):
 @define(frozen=True, kw_only=True)
 class SmallCNNConfig(NormalizationConfig):
     widths: tuple[int, ...] = field(
-        default=(32, 64), converter=as_int_tuple, validator=deep_iterable(ge(1), instance_of(tuple))
+        default=(32, 64), converter=as_int_tuple, validator=each(integer(1), nonempty=True)
     )
-    hidden: int = field(default=128, validator=[instance_of(int), ge(1)])
+    hidden: int = field(default=128, validator=integer(1))
 
 
 class SmallCNNFactory(ModelFactory):

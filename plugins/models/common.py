@@ -11,7 +11,7 @@ import torch
 from attrs import define, field
 from torch import Tensor, nn
 
-from advdistill.config import as_float_tuple
+from advdistill.config import as_float_tuple, each, finite, in_range, optional
 from advdistill.errors import RecipeError
 from advdistill.interfaces import ModelFactory
 
@@ -65,14 +65,14 @@ def _optional_floats(value):
 class NormalizationConfig:
     """``mean``/``std`` (per channel) applied inside the model; none by default, as the official codes."""
 
-    mean: tuple[float, ...] | None = field(default=None, converter=_optional_floats)
-    std: tuple[float, ...] | None = field(default=None, converter=_optional_floats)
+    mean: tuple[float, ...] | None = field(default=None, converter=_optional_floats, validator=optional(each(finite)))
+    std: tuple[float, ...] | None = field(
+        default=None, converter=_optional_floats, validator=optional(each(in_range(0.0, low_open=True)))
+    )
 
     def __attrs_post_init__(self) -> None:
         if (self.mean is None) != (self.std is None):
             raise ValueError("give both 'mean' and 'std', or neither")
-        if self.std is not None and any(s <= 0 for s in self.std):
-            raise ValueError(f"'std' must be positive, got {list(self.std)}")
 
 
 def check_stats(mean: Sequence[float], std: Sequence[float], in_chans: int) -> None:

@@ -23,11 +23,10 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from attrs import define, field
-from attrs.validators import ge, instance_of, optional
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import Tensor, nn
 
-from advdistill.config import one_of
+from advdistill.config import integer, one_of, optional
 from advdistill.errors import RecipeError
 from advdistill_plugins.models.common import (
     CIFAR10_MEAN,
@@ -165,13 +164,13 @@ class DMWRN2810Config(NormalizationConfig):
     dataset: str | None = field(default=None, validator=optional(one_of(*DATASET_STATS)))
     activation: str = field(default="silu", validator=one_of(*ACTIVATIONS))
     #: zero-pad the input by this many pixels before the first conv
-    padding: int = field(default=0, validator=[instance_of(int), ge(0)])
+    padding: int = field(default=0, validator=integer(0))
 
 
 @define(frozen=True, kw_only=True)
 class DMWideResNetConfig(DMWRN2810Config):
-    depth: int = field(default=28, validator=[instance_of(int), ge(10), _is_wrn_depth])
-    width: int = field(default=10, validator=[instance_of(int), ge(1)])
+    depth: int = field(default=28, validator=[integer(10), _is_wrn_depth])
+    width: int = field(default=10, validator=integer(1))
 
 
 def resolve_stats(

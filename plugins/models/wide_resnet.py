@@ -20,11 +20,11 @@ import math
 
 import torch.nn.functional as F
 from attrs import define, field
-from attrs.validators import ge, instance_of
+from attrs.validators import instance_of
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import Tensor, nn
 
-from advdistill.config import as_float, in_range
+from advdistill.config import as_float, in_range, integer
 from advdistill_plugins.models.common import NormalizationConfig, TimmFactory, timm_cfg
 
 
@@ -147,8 +147,8 @@ def _is_wrn_depth(_instance, attribute, value: int) -> None:
 
 @define(frozen=True, kw_only=True)
 class WideResNetConfig(WRN3410Config):
-    depth: int = field(default=28, validator=[instance_of(int), ge(10), _is_wrn_depth])
-    widen_factor: int = field(default=10, validator=[instance_of(int), ge(1)])
+    depth: int = field(default=28, validator=[integer(10), _is_wrn_depth])
+    widen_factor: int = field(default=10, validator=integer(1))
 
 
 class WRN3410(TimmFactory):

@@ -12,7 +12,7 @@ import math
 
 from attrs import define, field
 
-from advdistill.config import as_float, as_int_tuple, in_range, one_of
+from advdistill.config import as_float, as_int_tuple, each, finite, in_range, integer, one_of
 from advdistill.interfaces import Progress, Schedule
 
 
@@ -21,8 +21,8 @@ class ScheduleConfig:
     unit: str = field(default="epoch", validator=one_of("epoch", "step"))
     #: ramp linearly from warmup_start to the schedule's value over this many epochs; the
     #: current epoch (or step) counts as done, so epoch 1 of a 3-epoch warm-up gets 1/3
-    warmup_epochs: float = field(default=0.0, converter=as_float, validator=in_range(0.0, 1e9))
-    warmup_start: float = field(default=0.0, converter=as_float)
+    warmup_epochs: float = field(default=0.0, converter=as_float, validator=in_range(0.0))
+    warmup_start: float = field(default=0.0, converter=as_float, validator=finite)
 
 
 class Shape(Schedule):
@@ -33,6 +33,17 @@ class Shape(Schedule):
     @abc.abstractmethod
     def value(self, elapsed: float, done: float, total: int) -> float:
         """The value after ``elapsed`` epochs (``done`` counts the current epoch/step too) of ``total``."""
+
+    def points(self) -> tuple[float, ...]:
+        """Values between which the schedule stays (without the warm-up); subclasses list theirs."""
+        return ()
+
+    def extremes(self) -> tuple[float, float]:
+        """The lowest and highest value over any run (checked against a recipe key's range)."""
+        values = list(self.points())
+        if self.config.warmup_epochs > 0:
+            values.append(self.config.warmup_start)
+        return min(values), max(values)
 
     def __call__(self, progress: Progress) -> float:
         cfg = self.config
@@ -49,7 +60,7 @@ class Shape(Schedule):
 
 @define(frozen=True, kw_only=True)
 class ConstantConfig(ScheduleConfig):
-    value: float = field(converter=as_float)
+    value: float = field(converter=as_float, validator=finite)
 
 
 class Constant(Shape):
@@ -60,11 +71,14 @@ class Constant(Shape):
     def value(self, elapsed, done, total):
         return self.config.value
 
+    def points(self):
+        return (self.config.value,)
+
 
 @define(frozen=True, kw_only=True)
 class LinearConfig(ScheduleConfig):
-    end: float = field(converter=as_float)
-    start: float = field(default=0.0, converter=as_float)
+    end: float = field(converter=as_float, validator=finite)
+    start: float = field(default=0.0, converter=as_float, validator=finite)
 
 
 class Linear(Shape):
@@ -78,13 +92,16 @@ class Linear(Shape):
     def value(self, elapsed, done, total):
         return self.config.start + (self.config.end - self.config.start) * min(done / total, 1.0)
 
+    def points(self):
+        return (self.config.start, self.config.end)
+
 
 @define(frozen=True, kw_only=True)
 class StepConfig(ScheduleConfig):
-    value: float = field(converter=as_float)
+    value: float = field(converter=as_float, validator=finite)
     #: once this many epochs are completed the value is multiplied by gamma (PyTorch MultiStepLR)
-    milestones: tuple[int, ...] = field(default=(), converter=as_int_tuple)
-    gamma: float = field(default=0.1, converter=as_float)
+    milestones: tuple[int, ...] = field(default=(), converter=as_int_tuple, validator=each(integer(0)))
+    gamma: float = field(default=0.1, converter=as_float, validator=in_range(0.0))
 
 
 class Step(Shape):
@@ -96,11 +113,15 @@ class Step(Shape):
         passed = sum(1 for m in self.config.milestones if elapsed >= m)
         return self.config.value * self.config.gamma**passed
 
+    def points(self):
+        cfg = self.config
+        return tuple(cfg.value * cfg.gamma**k for k in range(len(cfg.milestones) + 1))
+
 
 @define(frozen=True, kw_only=True)
 class CosineConfig(ScheduleConfig):
-    start: float = field(converter=as_float)
-    end: float = field(default=0.0, converter=as_float)
+    start: float = field(converter=as_float, validator=finite)
+    end: float = field(default=0.0, converter=as_float, validator=finite)
 
 
 class Cosine(Shape):
@@ -111,3 +132,6 @@ class Cosine(Shape):
     def value(self, elapsed, done, total):
         u = min(max(elapsed / total, 0.0), 1.0)
         return self.config.end + (self.config.start - self.config.end) * 0.5 * (1 + math.cos(math.pi * u))
+
+    def points(self):
+        return (self.config.start, self.config.end)

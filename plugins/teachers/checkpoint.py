@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from advdistill.components import build_from_table
 from advdistill.engine.checkpoint import load_weights
 from advdistill.errors import CheckpointError, RecipeError
 from advdistill.interfaces import TeacherLoader
+from advdistill.recipe.loading import damaged, read_file
 from advdistill.torch_utils import freeze
 
 
@@ -40,7 +40,10 @@ class CheckpointTeacher(TeacherLoader):
                 f"[teacher] path = {self.config.path!r} is not inside a run directory (no {recipe_json}); "
                 "say which architecture it is: model = {kind = \"...\", ...}"
             )
-        return dict(json.loads(recipe_json.read_text())["student"])
+        student = read_file(recipe_json).get("student")
+        if not isinstance(student, dict) or not isinstance(student.get("kind"), str):
+            raise damaged(recipe_json, "no [student] table naming the teacher's architecture")
+        return dict(student)
 
     def load(self, *, num_classes, in_chans):
         path = Path(os.path.expandvars(os.path.expanduser(self.config.path)))

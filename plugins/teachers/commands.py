@@ -75,8 +75,9 @@ def convert(
 ) -> None:
     """Convert a trusted .pt/.pth checkpoint SRC into DST.safetensors plus a DST.json sidecar.
 
-    SRC is unpickled (tensors-only mode first, fully only if needed), so convert only files
-    you trust. The weights are unwrapped (state_dict / model_state_dict, module. / model.
+    SRC is read with torch's tensors-only unpickler plus plain data (numpy numbers,
+    argparse.Namespace); a file that needs anything else is refused, naming it, and nothing
+    in it runs. The weights are unwrapped (state_dict / model_state_dict, module. / model.
     prefixes) and must load strictly into the architecture before anything is written.
     """
     from advdistill.components import build_from_table

@@ -1,10 +1,14 @@
-"""Reading teacher weight files: safetensors natively, pickle (``.pt``) only when trusted.
+"""Reading teacher weight files: safetensors natively, pickle (``.pt``) only when trusted, and never fully.
 
 A pickle file can run arbitrary code while it is loaded; a safetensors file holds only
-tensors. So ``.safetensors`` files are read without question, while ``.pt``/``.pth`` files
-are read only when the caller says they are trusted, and then still with
-``torch.load(weights_only=True)`` first (tensors and plain containers only), falling back to
-full unpickling — with a warning — only when that fails.
+tensors. So ``.safetensors`` files are read without question, while ``.pt``/``.pth`` files are
+read only when the caller says they are trusted — and even then only with
+``torch.load(weights_only=True)``: tensors and plain containers, plus an allow-list of plain
+data types that real checkpoints (RobustBench's model zoo, training scripts) carry next to
+the weights — numpy scalars and arrays (a saved best accuracy), ``argparse.Namespace`` (the
+training arguments). Nothing else is ever unpickled: a file that needs any other global (a
+class of the code that saved it, or a payload such as ``posix.system``) is refused with that
+global named, and nothing from it runs.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
-import warnings
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,10 +34,52 @@ log = logging.getLogger(__name__)
 STATE_DICT_KEYS = ("state_dict", "model_state_dict")
 #: prefixes left by DataParallel/DDP (``module.``) and by wrapper models (``model.``)
 WRAPPER_PREFIXES = ("module.", "model.")
+#: numpy dtypes whose values are plain numbers (no objects, strings or structured records)
+_NUMPY_NUMBER_DTYPES = (
+    "BoolDType", "Int8DType", "Int16DType", "Int32DType", "Int64DType", "IntDType", "LongDType", "LongLongDType",
+    "ShortDType", "ByteDType", "UInt8DType", "UInt16DType", "UInt32DType", "UInt64DType", "UIntDType",
+    "ULongDType", "ULongLongDType", "UShortDType", "UByteDType", "Float16DType", "Float32DType", "Float64DType",
+    "LongDoubleDType", "Complex64DType", "Complex128DType", "CLongDoubleDType",
+)
 
 
-class UnsafePickleWarning(UserWarning):
-    """A trusted checkpoint needed full unpickling (it holds more than tensors)."""
+def plain_data_globals() -> list[Any]:
+    """The globals a trusted ``.pt`` file may use beyond torch's tensors-only set: plain data only.
+
+    Classes that rebuild numbers, numpy arrays of numbers and argument namespaces; each can
+    only construct data (no function that runs a command, imports or evaluates code).
+    Returns entries for ``torch.serialization.safe_globals``.
+    """
+    import argparse
+    import types
+
+    allowed: list[Any] = [argparse.Namespace, types.SimpleNamespace]
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy comes with torch
+        return allowed
+    multiarray = (getattr(np, "_core", None) or np.core).multiarray
+    # files written with numpy 1 name numpy.core.*, with numpy 2 numpy._core.*: accept both spellings
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed += [(multiarray.scalar, f"{module}.scalar"), (multiarray._reconstruct, f"{module}._reconstruct")]
+    allowed += [np.ndarray, np.dtype]
+    dtypes = getattr(np, "dtypes", None)
+    allowed += [getattr(dtypes, name) for name in _NUMPY_NUMBER_DTYPES if hasattr(dtypes, name)]
+    return allowed
+
+
+def refused_global(error: BaseException) -> str:
+    """The global (``module.name``) or type a weights-only load refused, from torch's message."""
+    text = str(error)
+    for pattern in (r"GLOBAL ([\w.]+)", r"but got <class '([^']+)'>", r"unrecognized function (.+?)(?: which|$)"):
+        found = re.search(pattern, text, re.M)
+        if found:
+            name = found.group(1).strip()
+            # torch writes builtins without their module ("exec"); say where it comes from
+            return name if "." in name or " " in name else f"builtins.{name}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    detail = next((line for line in lines if "WeightsUnpickler error" in line), lines[0] if lines else "")
+    return detail.removeprefix("WeightsUnpickler error:").strip()[:200]
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -62,39 +108,31 @@ def _check_pickle_magic(path: Path) -> None:
 
 
 def read_pickle_checkpoint(path: Path, *, convert_hint: str = "") -> Any:
-    """``torch.load`` a trusted ``.pt`` file on CPU: ``weights_only=True`` first, then full unpickling.
+    """``torch.load`` a trusted ``.pt`` file on CPU, tensors and plain data only (never full unpickling).
 
-    :param convert_hint: a sentence telling how to convert the file (shown in the warning).
+    :param convert_hint: a sentence telling how to get a loadable file (added to the refusal).
+    :raises CheckpointError: the file is missing, damaged, or needs a global outside the allow-list
+        (named in the message; nothing from the file ran).
     """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"Checkpoint not found: {path}")
     _check_pickle_magic(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(plain_data_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()[-1][:300]
-        unsafe = exc
+        offending = refused_global(exc)
+        raise CheckpointError(
+            f"{path} was refused: it asks the unpickler for {offending!r}, which is not plain data. Only "
+            "tensors, containers, numbers, numpy arrays of numbers and argparse.Namespace are read from a .pt "
+            "file, even a trusted one, and nothing in it is run. If the file comes from code you trust, load it "
+            "there and save the weights alone: torch.save(model.state_dict(), 'weights.pt'). "
+            f"{convert_hint}".strip()
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         raise CheckpointError(
             f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {exc}"
-        ) from None
-    warnings.warn(
-        f"{path} holds more than tensors ({reason}); unpickling it fully because it is marked trusted. "
-        f"Unpickling runs code from the file. {convert_hint}".strip(),
-        UnsafePickleWarning,
-        stacklevel=2,
-    )
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (ModuleNotFoundError, AttributeError) as exc:
-        raise CheckpointError(
-            f"{path} can only be unpickled with the code that saved it ({exc}); load it there and save "
-            "its state_dict: torch.save(model.state_dict(), 'weights.pt')"
-        ) from None
-    except Exception as exc:  # anything the unpickler raises means the file is unusable
-        raise CheckpointError(
-            f"{path} could not be unpickled ({type(exc).__name__}: {exc}); with weights_only: {unsafe}"
         ) from None
 
 
@@ -140,7 +178,8 @@ def read_state_dict(
 ) -> dict[str, Tensor]:
     """Read a weight file into a clean state_dict (unwrapped, prefixes stripped, on CPU).
 
-    :param trust_pickle: allow ``.pt``-style pickle files; without it they are refused.
+    :param trust_pickle: allow ``.pt``-style pickle files (tensors and plain data only, see
+        :func:`read_pickle_checkpoint`); without it they are refused unread.
     :param refusal: the message of the error raised for a pickle file that is not trusted.
     """
     path = Path(path)

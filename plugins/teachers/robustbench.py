@@ -306,7 +306,7 @@ class RobustBenchTeacher(TeacherLoader):
         self.verify(path)
         state = read_state_dict(
             path, trust_pickle=cfg.trust_pickle, refusal=self._refusal(path),
-            convert_hint=f"Convert it once: {self._convert(path)}",
+            convert_hint=f"Put that file at {path} (or convert it: {self._convert(path)}).",
         )
         model = build_from_table("model", self.architecture()).build(num_classes=num_classes, in_chans=in_chans)
         state = drop_redundant_buffers(model, state, source=str(path))

@@ -43,7 +43,7 @@ def test_optimizer_and_rng_round_trip(tmp_path):
         opt2 = (torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9) if kind == "sgd"
                 else torch.optim.AdamW(fresh.parameters(), lr=1e-3))
         info, rng2 = load_training_state(tmp_path / f"{kind}.state.safetensors", opt2)
-        assert info == {"epoch": 2} and torch.equal(rng2["cpu"], rng["cpu"])
+        assert info == {"epoch": 2, "has_weights": False} and torch.equal(rng2["cpu"], rng["cpu"])
         s1, s2 = opt.state_dict(), opt2.state_dict()
         assert s1["param_groups"] == s2["param_groups"]
         for pid, entry in s1["state"].items():
@@ -73,3 +73,28 @@ def test_shape_mismatch_is_named(tmp_path):
     save_weights(tmp_path / "w.safetensors", torch.nn.Linear(3, 2))
     with pytest.raises(CheckpointError, match=r"weight: file \(2, 3\) vs model \(4, 3\)"):
         load_weights(tmp_path / "w.safetensors", torch.nn.Linear(3, 4))
+
+
+def test_stale_temporary_files_of_interrupted_writes_are_removed(tmp_path):
+    from advdistill.engine.checkpoint import remove_stale_temp_files
+
+    stale = tmp_path / ".last.state.safetensors.ab12_cd9.tmp"
+    stale.write_bytes(b"half a file")
+    keep = [tmp_path / "last.safetensors", tmp_path / ".hidden", tmp_path / "notes.tmp"]
+    for path in keep:
+        path.write_text("x")
+    assert remove_stale_temp_files([tmp_path, tmp_path / "missing"]) == [stale]
+    assert not stale.exists() and all(p.exists() for p in keep)
+
+
+def test_state_file_with_weights_round_trips(tmp_path):
+    model, other = make_model(0), make_model(1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.rand(4, 1, 6, 6)).sum().backward()
+    opt.step()
+    save_training_state(tmp_path / "s.safetensors", opt, {"epoch": 1}, {"cpu": torch.get_rng_state()}, model=model)
+    info, _ = load_training_state(tmp_path / "s.safetensors", torch.optim.SGD(other.parameters(), lr=0.1,
+                                                                               momentum=0.9), model=other)
+    assert info["format"] == 2 and info["has_weights"]
+    for (k, a), (_, b) in zip(model.state_dict().items(), other.state_dict().items()):
+        assert torch.equal(a, b), k

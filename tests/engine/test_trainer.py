@@ -164,3 +164,140 @@ def test_callbacks_cannot_read_the_test_split(tiny_recipe, tmp_path):
     assert trainer.state.data.train_x is trainer.splits.train_x
     with pytest.raises(TrainingError, match="only the final evaluation reads the test images"):
         trainer.state.data.test_x[:4]
+
+
+def _interrupted_run(tiny_recipe, tmp_path, monkeypatch, epochs=2):
+    """A run stopped (KeyboardInterrupt) at the start of epoch 2: its checkpoint holds epoch 1."""
+    from advdistill.engine.trainer import Trainer
+
+    recipe = tiny_recipe(train={"epochs": epochs, "batch_size": 16, "log_every": 2, "device": "cpu"},
+                         eval={"at_end": False})
+    original = Trainer.train_epoch
+
+    def crash_in_epoch_two(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", crash_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        ad.train(recipe, tmp_path / "part")
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    return recipe, tmp_path / "part"
+
+
+def _make_legacy(run_dir):
+    """Rewrite a run's checkpoint in the format of older versions: a state sidecar without the weights."""
+    from safetensors.torch import safe_open, save_file
+
+    path = run_dir / "checkpoints" / "last.state.safetensors"
+    with safe_open(str(path), framework="pt") as fh:
+        meta = fh.metadata()
+        names = list(fh.keys())
+        tensors = {k: fh.get_tensor(k) for k in names if not k.startswith("model/")}
+    info = json.loads(meta["info"])
+    meta["info"] = json.dumps({k: info[k] for k in ("epoch", "checkpoint_id", "best", "best_epoch")})
+    save_file(tensors, str(path), metadata=meta)
+
+
+def test_checkpoint_is_one_file_holding_the_weights(tiny_recipe, tmp_path, monkeypatch):
+    from safetensors.torch import safe_open
+
+    _, run = _interrupted_run(tiny_recipe, tmp_path, monkeypatch)
+    with safe_open(str(run / "checkpoints" / "last.state.safetensors"), framework="pt") as fh:
+        info = json.loads(fh.metadata()["info"])
+        names = list(fh.keys())
+    model_keys = {k.removeprefix("model/") for k in names if k.startswith("model/")}
+    assert info["format"] == 2 and info["epoch"] == 1
+    assert model_keys == set(weights(run))  # last.safetensors stays a plain weights file
+
+
+def test_runs_of_older_versions_still_resume_exactly(tiny_recipe, tmp_path, monkeypatch):
+    recipe, run = _interrupted_run(tiny_recipe, tmp_path, monkeypatch)
+    _make_legacy(run)
+    ad.train(recipe, run, resume=True)
+    full = ad.train(recipe, tmp_path / "full")
+    for key, value in weights(full).items():
+        assert torch.equal(value, weights(run)[key]), key
+
+
+def test_older_run_interrupted_between_its_two_files_says_what_to_do(tiny_recipe, tmp_path, monkeypatch):
+    from advdistill.engine.checkpoint import read_metadata, save_weights
+
+    recipe, run = _interrupted_run(tiny_recipe, tmp_path, monkeypatch)
+    _make_legacy(run)
+    # the old order wrote the weights first: a kill between the renames left newer weights
+    last = run / "checkpoints" / "last.safetensors"
+    student = ad.create_model("small_cnn", num_classes=4, in_chans=1, widths=[4], hidden=8)
+    save_weights(last, student, {**read_metadata(last), "epoch": 2, "checkpoint_id": "0123456789abcdef"})
+    with pytest.raises(CheckpointError, match=r"interrupted between the two files.*--init-from .*last\.safetensors"):
+        ad.train(recipe, run, resume=True)
+
+
+def _step_records(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_resume_after_a_diverged_first_epoch_starts_clean(tiny_recipe, tmp_path):
+    recipe = tiny_recipe()
+    run = tmp_path / "run"
+    with pytest.raises(TrainingError, match="diverged"):
+        ad.train(recipe, run, overrides=["optim.lr=1e30", "train.max_loss=10", "train.log_every=1"])
+    assert _step_records(run), "the diverged attempt logged steps"
+    assert not (run / "checkpoints" / "last.state.safetensors").exists()
+    # no checkpoint: nothing to continue, so a changed recipe starts the run over
+    ad.train(recipe, run, resume=True)
+    fresh = ad.train(recipe, tmp_path / "fresh")
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in rs]  # noqa: E731
+    assert strip(_step_records(run)) == strip(_step_records(fresh))
+
+
+def test_a_fresh_start_never_appends_to_an_earlier_attempt(tiny_recipe, tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(TrainingError):
+        ad.train(tiny_recipe(), run, overrides=["optim.lr=1e30", "train.max_loss=10", "train.log_every=1"])
+    before = (run / "metrics.jsonl").read_text()
+    with pytest.raises(CheckpointError, match=r"stopped before its first checkpoint.*--resume"):
+        ad.train(tiny_recipe(), run)
+    assert (run / "metrics.jsonl").read_text() == before
+
+
+def test_resume_tolerates_a_torn_last_line_of_metrics(tiny_recipe, tmp_path, monkeypatch, caplog):
+    import logging
+
+    recipe, run = _interrupted_run(tiny_recipe, tmp_path, monkeypatch)
+    with open(run / "metrics.jsonl", "ab") as fh:
+        fh.write(b'{"event": "step", "epoch": 2, "step": 5, "lo')  # killed while appending
+    with caplog.at_level(logging.WARNING):
+        ad.train(recipe, run, resume=True)
+    assert "damaged last line" in caplog.text
+    records = _step_records(run)
+    assert [r["epoch"] for r in records if r["event"] == "epoch"] == [1, 2]
+    full = ad.train(recipe, tmp_path / "full")
+    for key, value in weights(full).items():
+        assert torch.equal(value, weights(run)[key]), key
+
+
+@pytest.mark.parametrize("damage", ["truncated", "list"])
+def test_damaged_recipe_json_names_the_file_and_the_way_out(damage, tiny_recipe, tmp_path, monkeypatch, cli_runner):
+    recipe, run = _interrupted_run(tiny_recipe, tmp_path, monkeypatch)
+    saved = run / "recipe.json"
+    text = saved.read_text()
+    saved.write_text(text[: len(text) // 2] if damage == "truncated" else "[1, 2]\n")
+    for args in (["train", str(saved), "--out", str(run), "--resume"], ["eval", str(run)]):
+        result = cli_runner(*args, exit_code=2)
+        assert str(saved) in result.output and "damaged" in result.output, result.output
+        assert "Traceback" not in result.output
+    # the way out the message gives: the original recipe
+    cli_runner("train", str(recipe), "--out", str(run), "--resume")
+    assert ad.load_recipe(saved).hash == ad.load_recipe(recipe).hash, "the resume rewrote recipe.json"
+    saved.write_text("[1, 2]\n")
+    cli_runner("eval", str(run), "--recipe", str(recipe), "--metrics", "clean", "--out", str(tmp_path / "e"))
+
+
+def test_checkpoint_teacher_with_a_damaged_recipe_json(tiny_recipe, tmp_path, monkeypatch):
+    _, run = _interrupted_run(tiny_recipe, tmp_path, monkeypatch)
+    (run / "recipe.json").write_text('{"schema": 1, "stud')
+    teacher = ad.build("teacher", "checkpoint", path=str(run / "checkpoints" / "last.safetensors"))
+    with pytest.raises(RecipeError, match=r"recipe\.json: invalid JSON.*damaged"):
+        teacher.load(num_classes=4, in_chans=1)

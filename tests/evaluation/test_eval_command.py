@@ -97,3 +97,23 @@ def test_eval_of_several_runs_compares_them(cli_runner, runs, tmp_path):
         return [line for line in output.splitlines() if line.startswith(("| rslad |", "| igdm |"))]
 
     assert len(rows(again.output)) == 2 and rows(again.output) == rows(result.output)[-2:]
+
+
+def test_eval_on_a_full_disk_keeps_the_earlier_report(tiny_recipe, tmp_path):
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    run = ad.train(tiny_recipe(), tmp_path / "run")
+    before = (run / "report.json").read_text()
+
+    def limit():  # in the child: files beyond 300 bytes fail with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
+
+    result = subprocess.run([sys.executable, "-m", "advdistill.cli", "eval", str(run), "--metrics", "clean"],
+                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=limit, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "Writing the evaluation's files into" in result.stderr and "File too large" in result.stderr
+    assert (run / "report.json").read_text() == before and not list(run.glob(".*.tmp"))

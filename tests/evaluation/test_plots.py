@@ -56,3 +56,11 @@ def test_write_run_plots_draws_what_the_data_allows(tmp_path):
     written = plots.write_run_plots(tmp_path, report, tmp_path)
     assert [p.name for p in written] == ["eps_curve.png", "linearity.png"]
     assert all(is_png(p) for p in written) and all(p.parent == tmp_path / "plots" for p in written)
+
+
+def test_read_linearity_tolerates_a_torn_last_line(tmp_path):
+    from advdistill.evaluation.plots import read_linearity
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"event": "epoch", "epoch": 1, "linearity": 0.5}\n{"event": "epoch", "epoch": 2, "linea')
+    assert read_linearity(path) == [(1, 0.5)]

@@ -162,3 +162,31 @@ def test_a_table_level_error_names_every_source_of_the_table(tmp_path):
         load_recipe(child, ["student.mean=[0.5]"])
     message = str(err.value)
     assert "base.toml + --set student.mean=[0.5] [student]" in message
+
+
+LATIN1 = 'schema = 1\nname = "café"\ndescription = "réglage"\n'.encode("latin-1")
+GARBAGE = bytes(range(256)) * 8
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (LATIN1, r"not UTF-8 text \(byte 0xe9 at line 2, column 12; saved as Latin-1.*iconv -f latin1"),
+    (GARBAGE, r"not a text file \(binary data"),
+])
+def test_non_utf8_recipes_are_a_clear_error_in_every_command(content, expected, tmp_path, cli_runner):
+    path = tmp_path / "bad.toml"
+    path.write_bytes(content)
+    with pytest.raises(RecipeError, match=expected):
+        load_recipe(path)
+    for args in (["recipe", "check", str(path)], ["train", str(path), "--out", str(tmp_path / "run")],
+                 ["eval", "--recipe", str(path), "--checkpoint", str(tmp_path / "w.safetensors")]):
+        result = cli_runner(*args, exit_code=2)
+        assert str(path) in result.output and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "run").exists(), "nothing is created for a recipe that cannot be read"
+
+
+def test_binary_recipe_json_names_the_way_out(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "recipe.json").write_bytes(GARBAGE)
+    with pytest.raises(RecipeError, match=r"not a text file.*damaged.*--recipe ORIGINAL\.toml"):
+        load_recipe(run / "recipe.json")

@@ -11,7 +11,7 @@ from advdistill.interfaces import AuxLoss
 @define(frozen=True, kw_only=True)
 class ALPConfig:
     #: λ; a number or a schedule table such as {kind = "linear", end = 0.5}
-    weight: ScheduledValue = scheduled(0.5)
+    weight: ScheduledValue = scheduled(0.5, low=0.0)
 
 
 class LogitPairing(AuxLoss):

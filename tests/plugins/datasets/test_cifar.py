@@ -71,3 +71,10 @@ def test_out_of_range_labels_are_refused(tmp_path):
         pickle.dump({b"data": np.zeros((1, 3072), np.uint8), b"labels": [12]}, fh)
     with pytest.raises(DataError, match=r"outside 0\.\.9"):
         ad.build("dataset", "cifar10", root=str(tmp_path)).load()
+
+
+def test_a_batch_path_that_is_a_directory_is_a_data_error(tmp_path):
+    folder = tmp_path / "cifar-100-python"
+    (folder / "train").mkdir(parents=True)  # e.g. an archive extracted one level too deep
+    with pytest.raises(DataError, match=r"train is a directory, not a cifar100 batch file.*files train, test"):
+        ad.build("dataset", "cifar100", root=str(tmp_path)).load()

@@ -17,7 +17,6 @@ from advdistill.errors import CheckpointError, RecipeError
 from advdistill_plugins.models.common import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
 from advdistill_plugins.models.dm_wide_resnet import DMWideResNet
 from advdistill_plugins.models.wide_resnet import WideResNet
-from advdistill_plugins.teachers.files import UnsafePickleWarning
 from advdistill_plugins.teachers.robustbench import KNOWN
 
 TINY = "Tiny2024Robust_WRN-10-1"  # a name outside the table: its architecture is given as `model`
@@ -128,24 +127,25 @@ def test_table_holds_the_paper_numbers():
     ("", "model."),
     ("", ""),
 ])
-def test_trusted_pt_wrappers_and_prefixes_are_unwrapped(tmp_path, wrapper, prefix, recwarn):
+def test_trusted_pt_wrappers_and_prefixes_are_unwrapped(tmp_path, wrapper, prefix):
     reference, state = reference_and_state(TINY_WRN)
     save_robustbench_pt(layout_file(tmp_path, TINY), state, wrapper=wrapper, prefix=prefix)
     teacher = tiny_teacher(tmp_path, trust_pickle=True).load(num_classes=10, in_chans=3)
     assert_same_outputs(teacher, reference)
-    assert not [w for w in recwarn if issubclass(w.category, UnsafePickleWarning)]  # weights_only sufficed
 
 
-class TrainingArgs:  # a non-tensor object in a checkpoint forces full unpickling
+class TrainingArgs:  # an object of the saving code's own class: never unpickled, even when trusted
     lr = 0.1
 
 
-def test_trusted_pt_needing_full_unpickling_warns_and_loads(tmp_path):
-    reference, state = reference_and_state(TINY_WRN)
-    save_robustbench_pt(layout_file(tmp_path, TINY), state, args=TrainingArgs())
-    with pytest.warns(UnsafePickleWarning, match=r"Unpickling runs code from the file\..*teacher convert"):
-        teacher = tiny_teacher(tmp_path, trust_pickle=True).load(num_classes=10, in_chans=3)
-    assert_same_outputs(teacher, reference)
+def test_trusted_pt_with_a_class_of_the_saving_code_is_refused_naming_it(tmp_path):
+    _, state = reference_and_state(TINY_WRN)
+    pt = save_robustbench_pt(layout_file(tmp_path, TINY), state, args=TrainingArgs())
+    with pytest.raises(CheckpointError) as err:
+        tiny_teacher(tmp_path, trust_pickle=True).load(num_classes=10, in_chans=3)
+    message = str(err.value)
+    assert "asks the unpickler for 'test_robustbench.TrainingArgs'" in message
+    assert "torch.save(model.state_dict()" in message and f"Put that file at {pt}" in message
 
 
 def test_pt_is_refused_without_trust_and_the_error_says_how_to_convert(tmp_path):
@@ -211,11 +211,10 @@ def test_truncated_files_are_clear_errors(tmp_path, suffix):
         tiny_teacher(tmp_path, trust_pickle=True).load(num_classes=10, in_chans=3)
 
 
-def test_garbage_pt_never_reaches_the_unpickler(tmp_path, recwarn):
+def test_garbage_pt_never_reaches_the_unpickler(tmp_path):
     layout_file(tmp_path, TINY).write_bytes(b"<html>not a checkpoint</html>")
     with pytest.raises(CheckpointError, match="is not a PyTorch checkpoint"):
         tiny_teacher(tmp_path, trust_pickle=True).load(num_classes=10, in_chans=3)
-    assert not [w for w in recwarn if issubclass(w.category, UnsafePickleWarning)]
 
 
 def test_checkpoint_of_another_architecture_is_a_readable_mismatch(tmp_path):
