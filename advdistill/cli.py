@@ -117,6 +117,32 @@ def recipe_check(recipe: Path, overrides: tuple[str, ...]) -> None:
     click.echo(f"ok: {recipe} (hash {resolved.hash})")
 
 
+@recipe_group.command("keys")
+@click.argument("kind", required=False)
+@click.argument("name", required=False)
+@click.option("--markdown", is_flag=True, help="Print Markdown tables (as in docs/recipes.md).")
+@click.option("--package", default=None, help="Only components registered by this distribution, e.g. advdistill.")
+def recipe_keys(kind: str | None, name: str | None, markdown: bool, package: str | None) -> None:
+    """Print every recipe key with its type, default, allowed values and meaning.
+
+    Without KIND: the core tables ([optim], [train], [eval]) and every component. KIND is a core
+    table (optim, train, eval) or a component kind (attack, objective, aux, schedule, model, teacher,
+    dataset, metric, callback); NAME one component of that kind (e.g. `recipe keys attack pgd`).
+    """
+    from advdistill.errors import did_you_mean
+    from advdistill.recipe import reference
+
+    choices = [*reference.CORE_TABLES, *reference.TABLE_KINDS]
+    if kind is not None and kind not in choices:
+        raise click.UsageError(
+            f"unknown KIND {kind!r}.{did_you_mean(kind, choices)} KIND is one of {', '.join(choices)}."
+        )
+    if name is not None and kind in reference.CORE_TABLES:
+        raise click.UsageError(f"[{kind}] is a core table: it takes no NAME")
+    render = reference.markdown if markdown else reference.text
+    click.echo(render(kind, name, package=package).rstrip("\n"))
+
+
 # -- training and evaluation -----------------------------------------------------------------
 @cli.command("train")
 @_recipe_argument

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 from attrs import define, field
@@ -24,6 +25,8 @@ from advdistill.errors import RecipeError, did_you_mean
 
 if TYPE_CHECKING:
     from advdistill.interfaces import Progress, Schedule
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def as_float(value: Any) -> float:
@@ -63,6 +66,48 @@ def optional_float(value: Any) -> float | None:
     return None if value is None else as_float(value)
 
 
+def describe(text: str) -> Callable[[F], F]:
+    """Attach to a validator, converter or computed default the phrase the recipe reference prints.
+
+    ``advdistill recipe keys`` (and the generated tables of docs/recipes.md) show it in the
+    "allowed" column (validators, converters) or the "default" column (a default factory)::
+
+        @describe("a multiple of 8")
+        def multiple_of_8(_instance, attribute, value): ...
+
+    Validators made by :func:`in_range` and :func:`one_of` describe themselves; attrs' own
+    (``instance_of``, ``in_``, ``ge``/``gt``/``le``/``lt``, ``optional``, ``and_``,
+    ``deep_iterable``, ...) are described from their attributes.
+    """
+
+    def attach(target: F) -> F:
+        target.description = text  # type: ignore[attr-defined]
+        return target
+
+    return attach
+
+
+def format_number(value: float) -> str:
+    """A number as a person writes it in a recipe: ``1``, ``0.5``, ``8/255``, ``1e6``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
+    if value.is_integer():
+        exponent = math.log10(abs(value)) if value else 0.0
+        if abs(value) >= 1e5 and exponent.is_integer():
+            return f"{'-' if value < 0 else ''}1e{int(exponent)}"
+        return str(int(value)) if abs(value) < 1e15 else repr(value)
+    text = repr(value)
+    fraction = Fraction(value).limit_denominator(255)
+    if len(text) > 8 and float(fraction) == value:  # 0.03137254901960784 is 8/255, 0.8333333333333334 is 5/6
+        return f"{fraction.numerator}/{fraction.denominator}"
+    return text
+
+
+@describe("none, or > 0")
 def positive_or_none(instance: Any, attribute: attrs.Attribute, value: float | None) -> None:
     """attrs validator: None, or a finite number > 0."""
     if value is not None:
@@ -71,11 +116,12 @@ def positive_or_none(instance: Any, attribute: attrs.Attribute, value: float | N
 
 def in_range(low: float, high: float, *, low_open: bool = False) -> Callable[[Any, Any, Any], None]:
     """Validator: ``low <= value <= high`` (``low < value`` when ``low_open``), finite."""
+    bracket = "(" if low_open else "["
 
+    @describe(f"{bracket}{format_number(low)}, {format_number(high)}]")
     def check(_instance: Any, attribute: attrs.Attribute, value: float) -> None:
         ok = math.isfinite(value) and (value > low if low_open else value >= low) and value <= high
         if not ok:
-            bracket = "(" if low_open else "["
             raise ValueError(f"'{attribute.name}' must be in {bracket}{low}, {high}], got {value!r}")
 
     return check
@@ -84,6 +130,7 @@ def in_range(low: float, high: float, *, low_open: bool = False) -> Callable[[An
 def one_of(*choices: str) -> Callable[[Any, Any, Any], None]:
     """Validator: the value is one of ``choices`` (with a suggestion when it is not)."""
 
+    @describe(", ".join(f'"{c}"' if isinstance(c, str) else format_number(c) for c in choices))
     def check(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         if value not in choices:
             raise ValueError(
@@ -228,6 +275,7 @@ def component_table(kind: str, example: str) -> Callable[[Any], dict[str, Any] |
     :func:`advdistill.components.build_from_table`).
     """
 
+    @describe(f"a {kind} table, e.g. {example}")
     def convert(value: Any) -> dict[str, Any] | None:
         if value is None:
             return None

@@ -33,9 +33,13 @@ SCHEMA_VERSION = 1
 class TrainConfig:
     """``[train]``: the training loop."""
 
+    #: training epochs (counted from 1)
     epochs: int = field(default=1, validator=[instance_of(int), ge(1)])
+    #: images per step and process (N DDP processes: N × batch_size per optimizer step)
     batch_size: int = field(default=128, validator=[instance_of(int), ge(1)])
+    #: seeds the initialisation, the data order, the augmentation and the attacks' random starts
     seed: int = field(default=0, validator=instance_of(int))
+    #: "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
     device: str = field(default="auto", validator=instance_of(str))
     #: bf16 autocast on CUDA (ignored on CPU)
     amp: bool = field(default=True, validator=instance_of(bool))
@@ -43,17 +47,23 @@ class TrainConfig:
     channels_last: bool = field(default=True, validator=instance_of(bool))
     #: the student's BatchNorm mode while the inner maximization runs ("eval" as the official codes)
     attack_bn: str = field(default="eval", validator=one_of("eval", "train"))
+    #: on the device: "crop" (random crop with crop_padding), "flip" (horizontal), "crop_flip" (both)
     augment: str = field(default="none", validator=one_of("none", "crop", "flip", "crop_flip"))
+    #: zero padding of the random crop, in pixels
     crop_padding: int = field(default=4, validator=[instance_of(int), ge(0)])
+    #: steps between log records (the only host synchronisations of the loop)
     log_every: int = field(default=50, validator=[instance_of(int), ge(1)])
     #: stop an epoch after this many steps (quick checks); None = the whole epoch
     max_steps_per_epoch: int | None = field(default=None, validator=optional([instance_of(int), ge(1)]))
+    #: clip the gradient norm to this; none: no clipping
     grad_clip: float | None = field(default=None, converter=attrs.converters.optional(as_float))
     #: abort when the loss exceeds this (divergence guard); non-finite losses always abort
     max_loss: float | None = field(default=1e4, converter=attrs.converters.optional(as_float))
     #: the periodic-evaluation key that decides checkpoints/best (higher is better)
     best_metric: str = field(default="pgd", validator=instance_of(str))
+    #: drop the last incomplete batch of each epoch
     drop_last: bool = field(default=True, validator=instance_of(bool))
+    #: torch.compile the student
     compile: bool = field(default=False, validator=instance_of(bool))
 
 
@@ -61,11 +71,17 @@ class TrainConfig:
 class OptimConfig:
     """``[optim]``: the student's optimizer; ``lr`` may be a schedule table."""
 
+    #: the optimizer
     kind: str = field(default="sgd", validator=one_of("sgd", "adamw"))
+    #: the learning rate: a number or a schedule table (set per step)
     lr: ScheduledValue = scheduled(0.1)
+    #: SGD momentum
     momentum: float = field(default=0.9, converter=as_float, validator=in_range(0.0, 1.0))
+    #: SGD Nesterov momentum
     nesterov: bool = field(default=False, validator=instance_of(bool))
+    #: L2 weight decay (AdamW: decoupled)
     weight_decay: float = field(default=2e-4, converter=as_float, validator=in_range(0.0, 1.0))
+    #: AdamW's betas
     betas: tuple[float, ...] = field(default=(0.9, 0.999), converter=as_float_tuple)
 
 
@@ -93,17 +109,27 @@ class ComponentRef:
         return {"kind": self.name, **config_to_dict(self.config)}
 
 
+#: the [eval.metrics] of a recipe that names none
+_DEFAULT_METRICS = {"clean": {"kind": "clean"}, "pgd20": {"kind": "pgd"}}
+_DEFAULT_METRICS_TEXT = " + ".join(f'{label} = {{kind = "{t["kind"]}"}}' for label, t in _DEFAULT_METRICS.items())
+
+
 @define(frozen=True, kw_only=True)
 class EvalConfig:
     """``[eval]``: the evaluation suite run at the end of training and by ``advdistill eval``."""
 
+    #: evaluation batch size
     batch_size: int = field(default=256, validator=[instance_of(int), ge(1)])
+    #: evaluate the first N test images only
     limit: int | None = field(default=None, validator=optional([instance_of(int), gt(0)]))
+    #: run the suite after training and write report.json / report.md
     at_end: bool = field(default=True, validator=instance_of(bool))
     #: which checkpoint the end-of-training evaluation reports ("best" falls back to "last")
     checkpoint: str = field(default="last", validator=one_of("last", "best"))
+    #: seeds the random starts of the evaluation attacks
     seed: int = field(default=0, validator=instance_of(int))
-    metrics: dict[str, ComponentRef] = field(factory=dict)
+    #: the suite: [eval.metrics.<label>] tables of metric components
+    metrics: dict[str, ComponentRef] = field(factory=dict, metadata={"reference_default": _DEFAULT_METRICS_TEXT})
 
 
 @define(frozen=True, kw_only=True)
@@ -171,7 +197,6 @@ _TOP_LEVEL = {
     "optim", "train", "eval", "callbacks",
 }
 _DEFAULT_CALLBACKS = {"progress": {"kind": "progress"}}
-_DEFAULT_METRICS = {"clean": {"kind": "clean"}, "pgd20": {"kind": "pgd"}}
 
 
 class _Locator:

@@ -38,9 +38,11 @@ class SmallCNN(nn.Module):
 
 @define(frozen=True, kw_only=True)
 class SmallCNNConfig(NormalizationConfig):
+    #: output channels of each conv-conv-max-pool stage (one stage per entry)
     widths: tuple[int, ...] = field(
         default=(32, 64), converter=as_int_tuple, validator=deep_iterable(ge(1), instance_of(tuple))
     )
+    #: units of the hidden layer of the MLP head
     hidden: int = field(default=128, validator=[instance_of(int), ge(1)])
 
 
