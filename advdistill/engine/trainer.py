@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from attrs import define
 
 from advdistill.components import build_labeled, build_student, build_teacher, load_data
 from advdistill.context import StepContext
@@ -34,29 +33,13 @@ from advdistill.engine.checkpoint import (
 from advdistill.engine.data import InMemoryLoader, epoch_seed
 from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
 from advdistill.errors import CheckpointError, TrainingError
-from advdistill.interfaces import Progress, RunState
+from advdistill.interfaces import Progress, RunState, StepInfo
 from advdistill.io import atomic_write_text
 from advdistill.recipe import Recipe, validate_for_training
 from advdistill.torch_utils import autocast, capture_rng, module_mode, resolve_device, restore_rng
 from advdistill.version import __version__
 
 log = logging.getLogger(__name__)
-
-
-@define
-class StepInfo:
-    """What callbacks see after each optimizer step."""
-
-    epoch: int
-    step_in_epoch: int
-    steps_per_epoch: int
-    global_step: int
-    loss: torch.Tensor  # device tensor; reading it is a host sync
-    lr: float
-    logs: dict[str, torch.Tensor]
-    #: set on log steps only (the engine synchronises there anyway)
-    loss_value: float | None = None
-    images_per_s: float | None = None
 
 
 class Trainer:

@@ -228,7 +228,7 @@ def write_cache(path: Path, tensors: dict[str, torch.Tensor], layout: Layout) ->
     """Write the cache atomically; a directory we cannot write to only costs the next run the decoding."""
     from safetensors.torch import save_file
 
-    from advdistill.engine.checkpoint import atomic_write
+    from advdistill.io import atomic_write
 
     metadata = {"fingerprint": layout.fingerprint, "format": CACHE_FORMAT, "dataset": "tiny_imagenet"}
     try:
