@@ -169,9 +169,11 @@ def shadow_recipes(tmp_path: Path, relative: str) -> Path:
         source, shadow = source / part, shadow / part
     shadow.mkdir(exist_ok=True)
     if source.is_dir():
-        for entry in source.iterdir():
-            if not (shadow / entry.name).exists():
+        for entry in source.iterdir():  # the shipped file of the same name is left out: the example replaces it
+            if entry.name != target.name and not (shadow / entry.name).exists():
                 (shadow / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    # never write through a link into the repository
+    assert not target.is_symlink() and target.parent.resolve().is_relative_to(tmp_path.resolve())
     return target
 
 
