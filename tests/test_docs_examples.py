@@ -318,3 +318,26 @@ def test_the_command_checker_catches_unknown_commands_and_options():
         ["advdistill", "eval", "RUN_DIR", "RUN_DIR", "--limit", "N"], False)
     assert split_synopsis("advdistill recipe show recipes/demo/rslad.toml") == (
         ["advdistill", "recipe", "show", "recipes/demo/rslad.toml"], True)
+
+
+def inline_commands(doc: Path) -> list[tuple[int, str]]:
+    """``advdistill ...`` commands in inline code spans outside the fenced blocks: (line, command)."""
+    lines = doc.read_text(encoding="utf-8").splitlines()
+    inside, found = False, []
+    for number, line in enumerate(lines, 1):
+        if FENCE.match(line):
+            inside = not inside
+            continue
+        if not inside:
+            found += [(number, span) for span in re.findall(r"`(advdistill [^`]+)`", line)]
+    return found
+
+
+INLINE = [(doc, number, command) for doc in DOCS for number, command in inline_commands(doc)]
+
+
+@pytest.mark.parametrize(("doc", "number", "command"), INLINE,
+                         ids=[f"{d.relative_to(ROOT)}:{n}" for d, n, _ in INLINE])
+def test_commands_in_the_prose_are_real(doc, number, command):
+    words, _ = split_synopsis(command)
+    parse_advdistill(words, f"{doc.relative_to(ROOT)}:{number}")

@@ -82,7 +82,7 @@ class IAD(Objective):
 
     Before ``begin`` epochs are completed A_i = 1 (plain ARD-style distillation). As in the
     official code p_S(x) in the self-introspection KL is not detached and that KL has no
-    temperature; METHODS.md's IAD-II line puts τ on p_S(x_adv) there, the code does not.
+    temperature.
     Our epochs count from 1, so introspection is on when ``epoch − 1 >= begin``. The inner
     maximization is PGD on the student's CE in train mode (``[train] attack_bn = "train"``).
     """
