@@ -1,16 +1,348 @@
-"""One contract check per component kind: what every attack, loss, schedule, model, teacher, data
-set, metric and callback must do, asserted on a real instance (``assert`` with a message)."""
+"""A pytest plugin for testing advdistill and its plugins (ours and third-party ones).
+
+Installed through the ``pytest11`` entry point, so any test suite with advdistill installed
+gets these fixtures:
+
+- ``advdistill_registry``: a fresh registry of the installed plugins, made the process-wide
+  one for the test (components registered in a test never leak into the next).
+- ``register_plugin``: register an inline plugin (a module, class or object with
+  ``@hookimpl`` functions) into that registry.
+- ``tiny_recipe``: write a small, fast TOML recipe (synthetic data, a tiny CNN) and return
+  its path; keyword arguments override tables.
+- ``tiny_step``: a :class:`TinyStep` — a tiny student (with BatchNorm, train mode), a frozen
+  teacher, a batch and an adversarial batch; ``tiny_step.context(epoch=1, epochs=1)`` makes a
+  fresh :class:`~advdistill.context.StepContext` over them, as the engine hands to losses.
+
+helpers to build what components receive: :func:`make_step_context`, :func:`make_run_state`,
+:func:`make_eval_context`, :func:`tiny_model`; and one contract check per component kind,
+which a plugin's own tests call on the plugin:
+
+- :func:`check_attack` — output in the ε-ball and [0, 1], detached, deterministic for a
+  seeded generator, models' modes, ``requires_grad`` flags and gradients untouched, the
+  global RNG untouched.
+- :func:`check_objective` (objectives and aux losses) — a finite scalar with gradients for
+  the student only, the teacher untouched, the models' train/eval modes left as they were.
+- :func:`check_objective_gradient` — autograd's gradient of the loss with respect to the
+  student's parameters agrees with central finite differences (catches stray ``detach``,
+  in-place edits and non-differentiable shortcuts).
+- :func:`check_schedule` — finite numbers, a function of the progress only (same value for
+  the same progress, whatever was asked before), the global RNG untouched.
+- :func:`check_model_factory` — builds for ``num_classes``/``in_chans``, maps [0, 1] images to
+  (B, C) finite logits differentiable in the input, in train and eval mode; ``.eval()`` and
+  ``.train()`` switch every submodule; eval-mode outputs are deterministic.
+- :func:`check_teacher_loader` — the teacher comes frozen, in eval mode, with (B, C) logits.
+- :func:`check_dataset_source` — uint8 NCHW images matching the info, int64 labels in range,
+  the expected counts.
+- :func:`check_metric` — report keys with finite numbers (JSON), the same report twice, the
+  models' modes and flags restored, the global RNGs untouched.
+- :func:`check_callback` — every hook accepts a :class:`~advdistill.interfaces.RunState`;
+  what it adds to the epoch record is JSON; the engine's record entries, the student's mode
+  and the global RNG are left alone.
+
+:data:`PLUGIN_SURFACE` lists the modules a plugin may import (docs/plugins.md), and
+:func:`surface_violations` finds imports of anything else in a plugin's source.
+
+Nothing here imports torch at import time.
+"""
 
 from __future__ import annotations
 
+import ast
+import copy
+import importlib.util
 import json
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
-from advdistill.testing.builders import make_eval_context
+import pytest
+from attrs import define
 
+from advdistill.registry import Registry
+
+#: The modules a plugin may import; the project keeps their public names stable (docs/plugins.md).
+#: Anything else in ``advdistill`` (the engine, the evaluation runner, recipe loading, the CLI) and
+#: in ``advdistill_plugins`` may change in any release.
+PLUGIN_SURFACE: tuple[str, ...] = (
+    "advdistill",
+    "advdistill.components",
+    "advdistill.config",
+    "advdistill.context",
+    "advdistill.errors",
+    "advdistill.evaluation.context",
+    "advdistill.interfaces",
+    "advdistill.io",
+    "advdistill.losses",
+    "advdistill.progress",
+    "advdistill.testing",
+    "advdistill.torch_utils",
+    "advdistill_plugins.attacks.base",
+)
+#: The packages whose modules :data:`PLUGIN_SURFACE` restricts.
+SURFACE_PACKAGES = ("advdistill", "advdistill_plugins")
+
+
+def _imported_modules(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """(line, module) for every absolute import; ``from pkg import name`` is ``pkg.name`` when that is a module."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                name = f"{node.module}.{alias.name}"
+                ours = node.module.split(".")[0] in SURFACE_PACKAGES
+                yield node.lineno, name if ours and _is_module(name) else node.module
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def surface_violations(path: str | Path, surface: tuple[str, ...] = PLUGIN_SURFACE) -> list[str]:
+    """Imports of advdistill modules outside ``surface`` in the Python files under ``path``.
+
+    Every import counts (module level, inside functions, under ``TYPE_CHECKING``). Returns
+    ``"file:line: module"`` strings; an empty list means the plugin uses only the surface.
+    """
+    root = Path(path)
+    files = [root] if root.is_file() else sorted(root.rglob("*.py"))
+    found: dict[str, None] = {}
+    for file in files:
+        for line, module in _imported_modules(ast.parse(file.read_text(encoding="utf-8"))):
+            if module.split(".")[0] in SURFACE_PACKAGES and module not in surface:
+                found[f"{file}:{line}: {module}"] = None
+    return list(found)
+
+
+@pytest.fixture
+def advdistill_registry() -> Iterator[Registry]:
+    """A fresh registry of every installed plugin, installed as the process-wide one."""
+    from advdistill.plugins import collect, make_plugin_manager, set_registry
+
+    pm = make_plugin_manager()
+    registry = collect(pm)
+    registry.plugin_manager = pm  # type: ignore[attr-defined]
+    previous = set_registry(registry)
+    try:
+        yield registry
+    finally:
+        set_registry(previous)
+
+
+@pytest.fixture
+def register_plugin(advdistill_registry: Registry) -> Callable[[object], Registry]:
+    """``register_plugin(plugin)`` adds an inline plugin's components to the test's registry."""
+    from advdistill.plugins import collect, set_registry
+
+    pm = advdistill_registry.plugin_manager  # type: ignore[attr-defined]
+
+    def register(plugin: object, name: str | None = None) -> Registry:
+        pm.register(plugin, name=name)
+        pm.check_pending()
+        registry = collect(pm)
+        registry.plugin_manager = pm  # type: ignore[attr-defined]
+        set_registry(registry)
+        return registry
+
+    return register
+
+
+TINY_RECIPE: dict[str, Any] = {
+    "schema": 1,
+    "name": "tiny",
+    "data": {"kind": "synthetic", "n_train": 64, "n_test": 32, "num_classes": 4, "image_size": 8, "in_chans": 1},
+    "student": {"kind": "small_cnn", "widths": [4], "hidden": 8},
+    "attack": {"kind": "pgd", "eps": "8/255", "step_size": "2/255", "steps": 2},
+    "objective": {"kind": "pgd_at"},
+    "optim": {"kind": "sgd", "lr": 0.05},
+    "train": {"epochs": 1, "batch_size": 16, "log_every": 2, "device": "cpu"},
+    "eval": {"batch_size": 32, "metrics": {"clean": {"kind": "clean"}, "pgd": {"kind": "pgd", "steps": 2}}},
+    "callbacks": {"progress": False},
+}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def to_toml(data: Mapping[str, Any]) -> str:
+    """A small TOML writer for recipe dicts (top-level scalars, then tables)."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, Mapping)]
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            lines += ["", f"[{key}]"] + [f"{k} = {_toml_value(v)}" for k, v in value.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path: Path) -> Callable[..., Path]:
+    """``tiny_recipe(**tables)`` writes a seconds-fast recipe; a table given replaces the default."""
+
+    def make(name: str = "tiny.toml", **tables: Any) -> Path:
+        data = copy.deepcopy(TINY_RECIPE)
+        for key, value in tables.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        path = tmp_path / name
+        path.write_text(to_toml(data))
+        return path
+
+    return make
+
+
+# -- what components receive -------------------------------------------------------------------
+
+def tiny_model(num_classes: int = 4, in_chans: int = 1, width: int = 6, *, seed: int = 0,
+               batchnorm: bool = True) -> Any:
+    """A small CNN (conv, BatchNorm, SiLU, 4x4 pooling, linear) for any image size; seeded init.
+
+    SiLU rather than ReLU: the model is smooth, so finite differences of a loss through it agree
+    with autograd (:func:`check_objective_gradient`).
+    """
+    import torch
+    from torch import nn
+
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        return nn.Sequential(
+            nn.Conv2d(in_chans, width, 3, padding=1),
+            nn.BatchNorm2d(width) if batchnorm else nn.Identity(),
+            nn.SiLU(),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(width * 16, num_classes),
+        )
+    finally:  # building a test model must not move the caller's global RNG
+        torch.random.set_rng_state(generator_state)
+
+
+def make_step_context(
+    student: Any,
+    teacher: Any,
+    x: Any,
+    y: Any,
+    x_adv: Any = None,
+    *,
+    epoch: int = 1,
+    epochs: int = 1,
+    step: int = 0,
+    steps_per_epoch: int = 1,
+) -> Any:
+    """A :class:`~advdistill.context.StepContext` as the engine hands it to objectives and aux losses.
+
+    With ``x_adv`` the inner maximization counts as done (``ctx.delta`` is known); without it
+    the context is as an attack sees it during training.
+    """
+    from advdistill.context import StepContext
+    from advdistill.progress import Progress
+
+    ctx = StepContext(x, y, student=student, teacher=teacher,
+                      progress=Progress(epoch, epochs, step, steps_per_epoch))
+    if x_adv is not None:
+        ctx.set_adversarial(x_adv)
+    return ctx
+
+
+@define
+class TinyStep:
+    """A tiny student (BatchNorm, train mode), a frozen teacher (eval mode) and a batch with ``x_adv``.
+
+    Images are (6, 1, 8, 8) in [0, 1], 4 classes; ``x_adv`` lies in the Linf ball of radius
+    ``eps`` around ``x``. :meth:`context` makes a fresh step context over them each time (a
+    context caches forwards, so a loss is evaluated on a new one after the weights change).
+    """
+
+    student: Any
+    teacher: Any
+    x: Any
+    y: Any
+    x_adv: Any
+    eps: float
+
+    def context(self, epoch: int = 1, epochs: int = 1, *, x_adv: Any = None, teacher: Any = "same") -> Any:
+        return make_step_context(
+            self.student, self.teacher if teacher == "same" else teacher, self.x, self.y,
+            self.x_adv if x_adv is None else x_adv, epoch=epoch, epochs=epochs,
+        )
+
+
+@pytest.fixture
+def tiny_step() -> TinyStep:
+    """Tiny models and a batch (see :class:`TinyStep`); ``tiny_step.context()`` is a prepared step context."""
+    import torch
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(6, 1, 8, 8, generator=g)
+    y = torch.randint(0, 4, (6,), generator=g)
+    eps = 0.1
+    x_adv = (x + (torch.rand(x.shape, generator=g) * 2 - 1) * eps).clamp(0, 1)
+    student = tiny_model(seed=1).train()
+    teacher = tiny_model(width=8, seed=2).eval().requires_grad_(False)
+    return TinyStep(student, teacher, x, y, x_adv, eps)
+
+
+def make_run_state(recipe: Any, out_dir: str | Path, *, epochs: int | None = None) -> Any:
+    """A :class:`~advdistill.interfaces.RunState` for ``recipe`` (a path or a loaded recipe), on the CPU.
+
+    Data, student and teacher are built as the engine builds them (e.g. from ``tiny_recipe()``);
+    nothing is trained. ``epochs`` defaults to the recipe's.
+    """
+    import torch
+
+    import advdistill
+    from advdistill.components import build_student, build_teacher, load_data
+    from advdistill.interfaces import RunState
+
+    if not hasattr(recipe, "to_dict"):
+        recipe = advdistill.load_recipe(recipe)
+    data = load_data(recipe)
+    epochs = epochs or recipe.train.epochs
+    steps = max(1, data.train_x.shape[0] // recipe.train.batch_size)
+    if recipe.train.max_steps_per_epoch:
+        steps = min(steps, recipe.train.max_steps_per_epoch)
+    return RunState(
+        recipe=recipe, out_dir=Path(out_dir), device=torch.device("cpu"),
+        student=build_student(recipe, data.info).train(), teacher=build_teacher(recipe, data.info),
+        data=data, epochs=epochs, steps_per_epoch=steps,
+    )
+
+
+def make_eval_context(model: Any, images: Any, labels: Any, *, teacher: Any = None, batch_size: int = 256,
+                      seed: int = 0, recipe: Any = None) -> Any:
+    """An :class:`~advdistill.evaluation.context.EvalContext` on the CPU, as a metric receives it.
+
+    ``images`` are uint8 (N, C, H, W) (float images in [0, 1] are converted), ``labels`` (N,).
+    """
+    import torch
+
+    from advdistill.evaluation.context import EvalContext
+
+    if images.dtype != torch.uint8:
+        images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    return EvalContext(model=model, images=images, labels=labels.long(), device=torch.device("cpu"),
+                       batch_size=batch_size, teacher=teacher, recipe=recipe, seed=seed, show_progress=False)
+
+
+# -- contract checks ---------------------------------------------------------------------------
 
 def _norm_of(delta: Any, norm: str) -> Any:
     flat = delta.flatten(1)
