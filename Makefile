@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/advdistill-example
 
-.PHONY: venv demo test test-all test-slow test-cuda lint clean
+.PHONY: venv demo test test-all test-slow test-cuda lint docs clean
 
 $(STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test-cuda: $(STAMP)
 
 test-all: lint
 	$(PY) -m pytest -m "not cuda"
+
+# rewrite the generated key tables of docs/recipes.md from the config classes (a test fails when stale)
+docs: $(STAMP)
+	$(PY) -m advdistill.recipe.reference docs/recipes.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

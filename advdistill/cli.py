@@ -62,7 +62,8 @@ class _PluginCommand(click.Command):
     def __init__(self, name: str) -> None:
         super().__init__(name)
 
-    def _target(self) -> click.Command:
+    def resolve(self) -> click.Command:
+        """The real command (imported now); a PluginError when the plugin is broken."""
         from advdistill.plugins import get_registry
 
         command = get_registry().get("command", self.name)  # PluginError: conflict or broken import
@@ -74,12 +75,12 @@ class _PluginCommand(click.Command):
         return command
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - used when run on its own
-        return self._target().main(*args, **kwargs)
+        return self.resolve().main(*args, **kwargs)
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
         # the real command's context: the group then invokes the real command
-        return self._target().make_context(info_name, args, parent=parent, **extra)
+        return self.resolve().make_context(info_name, args, parent=parent, **extra)
 
 
 def _plugin_command_specs() -> dict[str, str]:
@@ -178,6 +179,32 @@ def recipe_check(recipe: Path, overrides: tuple[str, ...]) -> None:
 
     resolved = load_recipe(recipe, overrides)
     click.echo(f"ok: {recipe} (hash {resolved.hash})")
+
+
+@recipe_group.command("keys")
+@click.argument("kind", required=False)
+@click.argument("name", required=False)
+@click.option("--markdown", is_flag=True, help="Print Markdown tables (as in docs/recipes.md).")
+@click.option("--package", default=None, help="Only components registered by this distribution, e.g. advdistill.")
+def recipe_keys(kind: str | None, name: str | None, markdown: bool, package: str | None) -> None:
+    """Print every recipe key with its type, default, allowed values and meaning.
+
+    Without KIND: the core tables ([optim], [train], [eval]) and every component. KIND is a core
+    table (optim, train, eval) or a component kind (attack, objective, aux, schedule, model, teacher,
+    dataset, metric, callback); NAME one component of that kind (e.g. `recipe keys attack pgd`).
+    """
+    from advdistill.errors import did_you_mean
+    from advdistill.recipe import reference
+
+    choices = [*reference.CORE_TABLES, *reference.TABLE_KINDS]
+    if kind is not None and kind not in choices:
+        raise click.UsageError(
+            f"unknown KIND {kind!r}.{did_you_mean(kind, choices)} KIND is one of {', '.join(choices)}."
+        )
+    if name is not None and kind in reference.CORE_TABLES:
+        raise click.UsageError(f"[{kind}] is a core table: it takes no NAME")
+    render = reference.markdown if markdown else reference.text
+    click.echo(render(kind, name, package=package).rstrip("\n"))
 
 
 # -- training and evaluation -----------------------------------------------------------------

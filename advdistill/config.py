@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 from attrs import define, field
@@ -24,6 +25,8 @@ from advdistill.errors import RecipeError, did_you_mean
 
 if TYPE_CHECKING:
     from advdistill.interfaces import Progress, Schedule
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def as_float(value: Any) -> float:
@@ -63,20 +66,56 @@ def optional_float(value: Any) -> float | None:
     return None if value is None else as_float(value)
 
 
+def describe(text: str) -> Callable[[F], F]:
+    """Attach to a validator, converter or computed default the phrase the recipe reference prints.
+
+    ``advdistill recipe keys`` (and the generated tables of docs/recipes.md) show it in the
+    "allowed" column (validators, converters) or the "default" column (a default factory)::
+
+        @describe("a multiple of 8")
+        def multiple_of_8(_instance, attribute, value): ...
+
+    Validators made by :func:`in_range` and :func:`one_of` describe themselves; attrs' own
+    (``instance_of``, ``in_``, ``ge``/``gt``/``le``/``lt``, ``optional``, ``and_``,
+    ``deep_iterable``, ...) are described from their attributes.
+    """
+
+    def attach(target: F) -> F:
+        target.description = text  # type: ignore[attr-defined]
+        return target
+
+    return attach
+
+
+def format_number(value: float) -> str:
+    """A number as a person writes it in a recipe: ``1``, ``0.5``, ``8/255``, ``1e6``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
+    if value.is_integer():
+        exponent = math.log10(abs(value)) if value else 0.0
+        if abs(value) >= 1e5 and exponent.is_integer():
+            return f"{'-' if value < 0 else ''}1e{int(exponent)}"
+        return str(int(value)) if abs(value) < 1e15 else repr(value)
+    text = repr(value)
+    fraction = Fraction(value).limit_denominator(255)
+    if len(text) > 8 and float(fraction) == value:  # 0.03137254901960784 is 8/255, 0.8333333333333334 is 5/6
+        return f"{fraction.numerator}/{fraction.denominator}"
+    return text
+
+
 # -- validators with a documented range --------------------------------------------------------
-# Each carries ``range_text`` (what `docs/recipes.md` shows); `describe_range` reads it back, and
-# a test checks that every numeric recipe key has one.
+# Each describes itself (see :func:`describe`): the recipe reference shows the range, and a test
+# checks that every numeric recipe key has one.
 
 Validator = Callable[[Any, Any, Any], None]
 
 
 def _with_range(check: Validator, text: str) -> Validator:
-    check.range_text = text  # type: ignore[attr-defined]
-    return check
-
-
-def _number_text(value: float) -> str:
-    return f"{value:g}"
+    return describe(text)(check)
 
 
 def interval_text(low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = False) -> str:
@@ -84,8 +123,8 @@ def interval_text(low: float, high: float = math.inf, *, low_open: bool = False,
     if math.isinf(high):
         if math.isinf(low):
             return "any finite number"
-        return f"{'>' if low_open else '≥'} {_number_text(low)}"
-    return f"{'(' if low_open else '['}{_number_text(low)}, {_number_text(high)}{')' if high_open else ']'}"
+        return f"{'>' if low_open else '≥'} {format_number(low)}"
+    return f"{'(' if low_open else '['}{format_number(low)}, {format_number(high)}{')' if high_open else ']'}"
 
 
 def in_range(
@@ -145,14 +184,15 @@ def optional(validator: Validator) -> Validator:
         if value is not None:
             validator(instance, attribute, value)
 
-    inner = getattr(validator, "range_text", None)
+    check.optional_of = validator  # type: ignore[attr-defined]  # the recipe reference describes it
+    inner = getattr(validator, "description", None)
     return _with_range(check, f"{inner}, or none") if inner is not None else check
 
 
 def each(validator: Validator, *, length: int | None = None, nonempty: bool = False) -> Validator:
     """Validator for a list (tuple) of numbers: every item passes ``validator``."""
     size = f"{length} numbers" if length else ("a non-empty list" if nonempty else "a list")
-    text = f"{size}, each {_as_phrase(validator.range_text)}"  # type: ignore[attr-defined]
+    text = f"{size}, each {_as_phrase(validator.description)}"  # type: ignore[attr-defined]
 
     def check(instance: Any, attribute: attrs.Attribute, values: Any) -> None:
         if length is not None and len(values) != length:
@@ -168,6 +208,7 @@ def each(validator: Validator, *, length: int | None = None, nonempty: bool = Fa
     return _with_range(check, text)
 
 
+@describe("> 0, or none")
 def positive_or_none(instance: Any, attribute: attrs.Attribute, value: float | None) -> None:
     """attrs validator: None, or a finite number > 0."""
     if value is not None:
@@ -175,34 +216,12 @@ def positive_or_none(instance: Any, attribute: attrs.Attribute, value: float | N
 
 
 _positive = in_range(0.0, low_open=True)
-positive_or_none.range_text = "> 0, or none"  # type: ignore[attr-defined]
-
-
-def describe_range(attribute: attrs.Attribute) -> str | None:
-    """The documented range of a config field (from its validators), or None when it has none."""
-    texts = []
-    stack = [attribute.validator]
-    while stack:
-        validator = stack.pop(0)
-        if validator is None:
-            continue
-        text = getattr(validator, "range_text", None)
-        if text is not None:
-            texts.append(text)
-        elif hasattr(validator, "_validators"):  # attrs' and_ (a list of validators)
-            stack[:0] = list(validator._validators)
-        elif hasattr(validator, "member_validator"):  # attrs' deep_iterable
-            stack.insert(0, validator.member_validator)
-        elif hasattr(validator, "validator"):  # attrs' optional
-            inner = getattr(validator.validator, "range_text", None)
-            if inner is not None:
-                texts.append(f"{inner}, or none")
-    return "; ".join(texts) if texts else None
 
 
 def one_of(*choices: str) -> Callable[[Any, Any, Any], None]:
     """Validator: the value is one of ``choices`` (with a suggestion when it is not)."""
 
+    @describe(", ".join(f'"{c}"' if isinstance(c, str) else format_number(c) for c in choices))
     def check(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         if value not in choices:
             raise ValueError(
@@ -264,7 +283,7 @@ def schedule_in_range(
 ) -> Validator:
     """Validator for a :class:`ScheduledValue`: every value the schedule can take lies in ``[low, high]``."""
     inner = in_range(low, high, high_open=high_open)
-    text = inner.range_text  # type: ignore[attr-defined]
+    text = inner.description  # type: ignore[attr-defined]
 
     def check(_instance: Any, attribute: attrs.Attribute, value: ScheduledValue) -> None:
         lowest, highest = value.extremes()
@@ -408,6 +427,7 @@ def component_table(kind: str, example: str) -> Callable[[Any], dict[str, Any] |
     :func:`advdistill.components.build_from_table`).
     """
 
+    @describe(f"a {kind} table, e.g. {example}")
     def convert(value: Any) -> dict[str, Any] | None:
         if value is None:
             return None

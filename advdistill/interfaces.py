@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Attack", "AuxLoss", "Callback", "Component", "DataSplits", "DatasetInfo", "DatasetSource", "Metric",
-    "ModelFactory", "Objective", "Progress", "PublishedAccuracy", "RunState", "Schedule", "TeacherLoader",
+    "ModelFactory", "Objective", "Progress", "PublishedAccuracy", "RunState", "Schedule", "StepInfo",
+    "TeacherLoader",
 ]
 
 
@@ -225,6 +226,24 @@ class RunState:
     is_main: bool = True
 
 
+@define
+class StepInfo:
+    """What a callback's ``on_step_end`` receives after each optimizer step."""
+
+    epoch: int
+    step_in_epoch: int
+    steps_per_epoch: int
+    global_step: int
+    #: the step's loss as a device tensor: reading it (``float(loss)``) is a host synchronisation
+    loss: Tensor
+    lr: float
+    #: detached loss terms of the step (``ctx.log``), device tensors
+    logs: dict[str, Tensor]
+    #: set on log steps only (the engine synchronises there anyway)
+    loss_value: float | None = None
+    images_per_s: float | None = None
+
+
 class Callback(Component):
     """Hooks on training events; every method is optional. ``run`` is the :class:`RunState`."""
 
@@ -240,7 +259,7 @@ class Callback(Component):
     def on_epoch_start(self, run: RunState, epoch: int) -> None:
         """Called before each epoch."""
 
-    def on_step_end(self, run: RunState, step: Any) -> None:
+    def on_step_end(self, run: RunState, step: StepInfo) -> None:
         """Called after each optimizer step; ``step.loss`` is a device tensor (no sync)."""
 
     def on_epoch_end(self, run: RunState, record: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """Distillation losses shared by several methods; each written once, here.
 
-Notation as in ``METHODS.md``: ``KL(p‖q) = Σ p (log p − log q)``; ``"batchmean"`` sums
+Notation as in docs/methods.md: ``KL(p‖q) = Σ p (log p − log q)``; ``"batchmean"`` sums
 over classes and batch and divides by B; ``"mean"`` divides the sum by B·C (what
 PyTorch's ``KLDivLoss()`` default computes); ``"sum"`` is the plain sum; ``"none"``
 returns the per-example sums (B,).

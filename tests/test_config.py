@@ -79,12 +79,12 @@ def numeric_fields(config):
 
 @pytest.mark.parametrize(("where", "config"), list(config_classes().items()), ids=lambda v: str(v))
 def test_every_numeric_key_has_a_range_and_rejects_nan_and_fractions(where, config):
-    from advdistill.config import describe_range
+    from advdistill.recipe.reference import describe_allowed
 
     base = {name: value for name, value in REQUIRED.items()
             if name in attrs.fields_dict(config) and attrs.fields_dict(config)[name].default is attrs.NOTHING}
     for key in numeric_fields(config):
-        assert describe_range(key), f"{where}: '{key.name}' has no documented range"
+        assert describe_allowed(key), f"{where}: '{key.name}' has no documented range"
         bad = 2.5 if re.search(r"\bint\b", str(key.type)) and "float" not in str(key.type) else float("nan")
         if "tuple" in str(key.type):
             bad = [bad]

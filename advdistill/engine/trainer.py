@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from attrs import define
 
 from advdistill._testhooks import PAUSE_AT, pause_point
 from advdistill.components import build_labeled, build_student, build_teacher, load_data
@@ -44,7 +43,7 @@ from advdistill.engine.metrics_log import keep_records
 from advdistill.engine.recipe_change import aux_weight_keys, recipe_changes
 from advdistill.errors import CheckpointError, RecipeError, RunDirectoryError, TrainingError
 from advdistill.evaluation.teacher_audit import audit_for_training
-from advdistill.interfaces import Progress, RunState
+from advdistill.interfaces import Progress, RunState, StepInfo
 from advdistill.io import atomic_write_text
 from advdistill.recipe import Recipe, validate_for_training
 from advdistill.recipe.loading import read_file
@@ -62,22 +61,6 @@ def _sha256(path: Path) -> str:
         while block := fh.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
-
-
-@define
-class StepInfo:
-    """What callbacks see after each optimizer step."""
-
-    epoch: int
-    step_in_epoch: int
-    steps_per_epoch: int
-    global_step: int
-    loss: torch.Tensor  # device tensor; reading it is a host sync
-    lr: float
-    logs: dict[str, torch.Tensor]
-    #: set on log steps only (the engine synchronises there anyway)
-    loss_value: float | None = None
-    images_per_s: float | None = None
 
 
 class Trainer:

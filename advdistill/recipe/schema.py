@@ -37,9 +37,13 @@ SCHEMA_VERSION = 1
 class TrainConfig:
     """``[train]``: the training loop."""
 
+    #: training epochs (counted from 1)
     epochs: int = field(default=1, validator=integer(1))
+    #: images per step and process (N DDP processes: N × batch_size per optimizer step)
     batch_size: int = field(default=128, validator=integer(1))
+    #: seeds the initialisation, the data order, the augmentation and the attacks' random starts
     seed: int = field(default=0, validator=valid_seed)
+    #: "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
     device: str = field(default="auto", validator=instance_of(str))
     #: bf16 autocast on CUDA (ignored on CPU)
     amp: bool = field(default=True, validator=instance_of(bool))
@@ -47,12 +51,15 @@ class TrainConfig:
     channels_last: bool = field(default=True, validator=instance_of(bool))
     #: the student's BatchNorm mode while the inner maximization runs ("eval" as the official codes)
     attack_bn: str = field(default="eval", validator=one_of("eval", "train"))
+    #: on the device: "crop" (random crop with crop_padding), "flip" (horizontal), "crop_flip" (both)
     augment: str = field(default="none", validator=one_of("none", "crop", "flip", "crop_flip"))
+    #: zero padding of the random crop, in pixels
     crop_padding: int = field(default=4, validator=integer(0))
+    #: steps between log records (the only host synchronisations of the loop)
     log_every: int = field(default=50, validator=integer(1))
     #: stop an epoch after this many steps (quick checks); None = the whole epoch
     max_steps_per_epoch: int | None = field(default=None, validator=optional(integer(1)))
-    #: clip the gradient's global L2 norm to this (None: no clipping)
+    #: clip the gradient norm to this; none: no clipping
     grad_clip: float | None = field(
         default=None, converter=attrs.converters.optional(as_float), validator=optional(in_range(0.0, low_open=True))
     )
@@ -62,7 +69,9 @@ class TrainConfig:
     )
     #: the periodic-evaluation key that decides checkpoints/best (higher is better)
     best_metric: str = field(default="pgd", validator=instance_of(str))
+    #: drop the last incomplete batch of each epoch
     drop_last: bool = field(default=True, validator=instance_of(bool))
+    #: torch.compile the student
     compile: bool = field(default=False, validator=instance_of(bool))
     #: check the teacher at start (clean accuracy on 1,000 test images, PGD-20 on 100) and refuse a
     #: broken one (near chance, or below its published clean accuracy); the numbers go to metrics.jsonl
@@ -73,11 +82,17 @@ class TrainConfig:
 class OptimConfig:
     """``[optim]``: the student's optimizer; ``lr`` may be a schedule table."""
 
+    #: the optimizer
     kind: str = field(default="sgd", validator=one_of("sgd", "adamw"))
+    #: the learning rate: a number or a schedule table (set per step)
     lr: ScheduledValue = scheduled(0.1, low=0.0)
+    #: SGD momentum
     momentum: float = field(default=0.9, converter=as_float, validator=in_range(0.0, 1.0))
+    #: SGD Nesterov momentum
     nesterov: bool = field(default=False, validator=instance_of(bool))
+    #: L2 weight decay (AdamW: decoupled)
     weight_decay: float = field(default=2e-4, converter=as_float, validator=in_range(0.0, 1.0))
+    #: AdamW's betas
     betas: tuple[float, ...] = field(
         default=(0.9, 0.999), converter=as_float_tuple, validator=each(in_range(0.0, 1.0, high_open=True), length=2)
     )
@@ -107,42 +122,45 @@ class ComponentRef:
         return {"kind": self.name, **config_to_dict(self.config)}
 
 
-def _not_bool(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool):
-        raise ValueError(f"'{attribute.name}' must be an integer, got {value!r}")
-
-
-def _whole_number(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"'{attribute.name}' must be a whole number >= 0, got {value!r}")
-
-
 @define(frozen=True, kw_only=True)
 class ValSplit:
-    """``[data] val_size`` / ``val_seed``: the validation split held out of the training images.
+    """``[data]``: the core's keys of the data table (the rest are the data set's): the validation split.
 
     Core keys of the ``[data]`` table (the data set's own config never sees them); see
     :mod:`advdistill.val_split`. ``val_size`` left out takes the data set's ``default_val_size``.
     """
 
     #: training images held out (class-stratified); 0: no validation split
-    val_size: int = field(default=0, validator=_whole_number)
+    val_size: int = field(
+        default=0, validator=integer(0),
+        metadata={"reference_default": "the data set's: 1000 (500 for mnist5k, 0 for synthetic)"},
+    )
     #: which images: a seed of its own, independent of train.seed
-    val_seed: int = field(default=0, validator=[instance_of(int), _not_bool])
+    val_seed: int = field(default=0, validator=valid_seed)
+
+
+#: the [eval.metrics] of a recipe that names none
+_DEFAULT_METRICS = {"clean": {"kind": "clean"}, "pgd20": {"kind": "pgd"}}
+_DEFAULT_METRICS_TEXT = " + ".join(f'{label} = {{kind = "{t["kind"]}"}}' for label, t in _DEFAULT_METRICS.items())
 
 
 @define(frozen=True, kw_only=True)
 class EvalConfig:
     """``[eval]``: the evaluation suite run at the end of training and by ``advdistill eval``."""
 
+    #: evaluation batch size
     batch_size: int = field(default=256, validator=integer(1))
+    #: evaluate the first N test images only
     limit: int | None = field(default=None, validator=optional(integer(1)))
+    #: run the suite after training and write report.json / report.md
     at_end: bool = field(default=True, validator=instance_of(bool))
     #: the checkpoint whose numbers are the report's "metrics" ("best" falls back to "last" when the
     #: run has none); `advdistill eval RUN` and the end-of-training evaluation evaluate both
     checkpoint: str = field(default="last", validator=one_of("last", "best"))
+    #: seeds the random starts of the evaluation attacks
     seed: int = field(default=0, validator=valid_seed)
-    metrics: dict[str, ComponentRef] = field(factory=dict)
+    #: the suite: [eval.metrics.<label>] tables of metric components
+    metrics: dict[str, ComponentRef] = field(factory=dict, metadata={"reference_default": _DEFAULT_METRICS_TEXT})
 
 
 @define(frozen=True, kw_only=True)
@@ -212,7 +230,6 @@ _TOP_LEVEL = {
     "optim", "train", "eval", "callbacks",
 }
 _DEFAULT_CALLBACKS = {"progress": {"kind": "progress"}}
-_DEFAULT_METRICS = {"clean": {"kind": "clean"}, "pgd20": {"kind": "pgd"}}
 
 
 class _Locator:

@@ -23,12 +23,17 @@ from advdistill.torch_utils import no_param_grad
 class IterativeConfig:
     """Parameters every iterative attack shares (defaults: the paper's PGD, ε 8/255, step 2/255)."""
 
+    #: radius of the threat model's ball, in pixel units ([0, 1] images)
     eps: float = field(default=8 / 255, converter=as_float, validator=in_range(0.0))
+    #: ascent step size (Linf: of the sign step; L2/L1: of the normalised step)
     step_size: float = field(default=2 / 255, converter=as_float, validator=in_range(0.0))
+    #: ascent steps (0: the random start, projected)
     steps: int = field(default=10, validator=integer(0))
+    #: the threat model's norm
     norm: str = field(default="linf", validator=one_of("linf", "l2", "l1"))
     #: "uniform": x + U(−ε, ε) (Madry); "normal": x + std·N(0, 1) (TRADES/RSLAD/AdaAD); "none": x
     start: str = field(default="uniform", validator=one_of("uniform", "normal", "none"))
+    #: standard deviation of the "normal" start
     start_std: float = field(default=0.001, converter=as_float, validator=in_range(0.0, 1.0))
     #: clamp the random start to [0, 1] (some official codes do not; every step clamps anyway)
     clamp_start: bool = field(default=True, validator=instance_of(bool))

@@ -16,7 +16,9 @@ from advdistill.torch_utils import no_param_grad
 class VMIFGSMConfig:
     """VMI-FGSM (Wang & He, CVPR 2021) with the official code's defaults (JHL-HUST/VT)."""
 
+    #: Linf radius of the perturbation (the paper's transfer attack: 16/255)
     eps: float = field(default=16 / 255, converter=as_float, validator=in_range(0.0, 1.0, low_open=True))
+    #: iterations (each: one gradient at x_adv plus N at its neighbours)
     steps: int = field(default=10, validator=integer(1))
     #: None: eps / steps, as the official code
     step_size: float | None = field(

@@ -14,13 +14,17 @@ from advdistill.val_split import require_val
 
 @define(frozen=True, kw_only=True)
 class PeriodicEvalConfig:
+    #: evaluate every this many epochs (and after the last)
     every: int = field(default=1, validator=integer(1))
-    #: the first ``limit`` validation images (the same every time); None: all of them ([data] val_size)
+    #: the first ``limit`` test images (the same every time)
     limit: int | None = field(default=None, validator=optional(integer(1)))
+    #: PGD steps
     steps: int = field(default=10, validator=integer(1))
-    #: None: the recipe's [attack] eps (and step_size), else 8/255 (and 2/255)
+    #: PGD radius; None: the recipe's [attack] eps, else 8/255
     eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
+    #: None: the recipe's [attack] step_size, else 2/255
     step_size: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
+    #: None: the recipe's [eval] batch_size
     batch_size: int | None = field(default=None, validator=optional(integer(1)))
 
 

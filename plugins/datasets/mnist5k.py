@@ -39,6 +39,7 @@ def _read(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 @define(frozen=True, kw_only=True)
 class MNIST5kConfig:
+    #: share of each class's 500 digits held out as the test set (0.2: 4,000 / 1,000)
     test_fraction: float = field(
         default=0.2, converter=as_float, validator=in_range(0.0, 1.0, low_open=True, high_open=True)
     )

@@ -57,7 +57,7 @@ def _checkpoint(report: dict) -> str:
               help="Override a value in every demo recipe, e.g. --set train.epochs=2 for a quick look.")
 def demo(out: Path | None, overrides: tuple[str, ...]) -> None:
     """Train a robust teacher on MNIST-5k, distil RSLAD and RSLAD+IGDM students, compare them."""
-    from advdistill.api import load_recipe, train
+    from advdistill import load_recipe, train
 
     out = out or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
     started = time.perf_counter()

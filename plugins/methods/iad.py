@@ -12,6 +12,8 @@ from advdistill.config import (
     ScheduledValue,
     as_float,
     component_table,
+    describe,
+    format_number,
     in_range,
     integer,
     one_of,
@@ -24,7 +26,10 @@ from advdistill.losses import kl_div, weighted_kl_div
 def _by_form(values: dict[str, Any]) -> Factory:
     """An attrs default that depends on the already-set ``form`` field."""
     # an invalid form falls back to "I" here; the form's validator then reports it
-    return Factory(lambda self: values.get(self.form, values["I"]), takes_self=True)
+    default = describe(" / ".join(f"{format_number(v)} (form {form})" for form, v in values.items()))(
+        lambda self: values.get(self.form, values["I"])
+    )
+    return Factory(default, takes_self=True)
 
 
 _scheduled = ScheduledValue.from_value  # a number or a schedule table, as ``scheduled()`` fields
@@ -36,18 +41,19 @@ class IADConfig:
     #: standard teacher and distils the robust teacher at x_adv); the defaults follow the form
     form: str = field(default="I", validator=one_of("I", "II"))
     #: introspection starts once this many epochs are completed (the official loops count epochs
-    #: from 0 and test ``epoch >= begin``); default 60 (IAD-I) / 40 (IAD-II)
+    #: from 0 and test ``epoch >= begin``)
     begin: int = field(default=_by_form({"I": 60, "II": 40}), validator=integer(0))
-    #: a: weight of the distillation terms; default 1 (IAD-I) / 0.5 (IAD-II)
+    #: a: weight of the distillation terms
     alpha: ScheduledValue = field(
         default=_by_form({"I": 1.0, "II": 0.5}), converter=_scheduled, validator=schedule_in_range(0.0, 1.0)
     )
-    #: a2: weight of the standard teacher's term (IAD-II only); default 0.25 (IAD-II) / 0 (IAD-I)
+    #: a2: weight of the standard teacher's term (IAD-II only)
     alpha2: ScheduledValue = field(
         default=_by_form({"I": 0.0, "II": 0.25}), converter=_scheduled, validator=schedule_in_range(0.0, 1.0)
     )
     #: exponent of the introspection weight A_i = p_T(y_i | x_adv_i)^β
     beta: float = field(default=0.1, converter=as_float, validator=in_range(0.0))
+    #: τ of the distillation KL terms (official: 1)
     temperature: float = field(default=1.0, converter=as_float, validator=in_range(0.0, low_open=True))
     #: IAD-II's standard (non-robust) teacher, a teacher table, e.g.
     #: {kind = "checkpoint", path = "runs/standard/checkpoints/best.safetensors"}; loaded once, lazily
@@ -89,7 +95,7 @@ class IAD(Objective):
 
     Before ``begin`` epochs are completed A_i = 1 (plain ARD-style distillation). As in the
     official code p_S(x) in the self-introspection KL is not detached and that KL has no
-    temperature; METHODS.md's IAD-II line puts τ on p_S(x_adv) there, the code does not.
+    temperature.
     Our epochs count from 1, so introspection is on when ``epoch − 1 >= begin``. The inner
     maximization is PGD on the student's CE in train mode (``[train] attack_bn = "train"``).
     """

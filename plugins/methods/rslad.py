@@ -34,8 +34,9 @@ class RSLADInner(IterativeAttack):
 
 @define(frozen=True, kw_only=True)
 class RSLADConfig:
-    #: weights of the adversarial and clean KL terms (numbers or schedule tables)
+    #: weight of the adversarial term KL(p_T(x) ‖ p_S(x_adv))
     adv_weight: ScheduledValue = scheduled(5 / 6, low=0.0)
+    #: weight of the clean term KL(p_T(x) ‖ p_S(x))
     nat_weight: ScheduledValue = scheduled(1 / 6, low=0.0)
     #: the official CIFAR-100 script multiplies both terms by 10
     scale: float = field(default=1.0, converter=as_float, validator=in_range(0.0))
@@ -45,6 +46,7 @@ class RSLADConfig:
     reduction: str = field(default="mean", validator=one_of("mean", "batchmean"))
     #: a temperature for the soft labels (official: 1)
     temperature: float = field(default=1.0, converter=as_float, validator=in_range(0.0, low_open=True))
+    #: detach the teacher's soft labels before the KL, as the official code
     detach_target: bool = field(default=True, validator=instance_of(bool))
 
 

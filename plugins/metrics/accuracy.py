@@ -26,12 +26,17 @@ class Clean(Metric):
 class PGDMetricConfig:
     """PGD evaluation; ``eps``/``step_size`` left out take the norm's defaults (see :class:`PGDAccuracy`)."""
 
+    #: the threat model's norm
     norm: str = field(default="linf", validator=one_of("linf", "l2", "l1"))
+    #: radius; None: the paper's, 8/255 (Linf), 128/255 (L2), 12 (L1)
     eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
+    #: None: 2/255 for Linf (the paper's PGD-20), ε/4 for L2 and L1
     step_size: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
+    #: ascent steps
     steps: int = field(default=20, validator=integer(1))
     #: an example counts as robust only if it survives every restart
     restarts: int = field(default=1, validator=integer(1))
+    #: start from a uniform random point in the ball (else from x)
     random_start: bool = field(default=True, validator=instance_of(bool))
     #: report key; default pgd<steps> for Linf (pgd20), pgd_l2 / pgd_l1 otherwise
     key: str | None = field(default=None, validator=optional(instance_of(str)))

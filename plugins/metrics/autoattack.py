@@ -60,9 +60,11 @@ _count = optional(integer(1))
 class AutoAttackConfig:
     """AutoAttack settings; the defaults are the standard evaluation (Linf, ε = 8/255)."""
 
+    #: the threat model's norm
     norm: str = field(default="linf", validator=one_of(*NORMS))
     #: None: 8/255 (Linf), 128/255 (L2), 12 (L1)
     eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
+    #: AutoAttack's version: "standard" (APGD-CE, APGD-T, FAB-T, Square), "plus", "rand", or "custom" with `attacks`
     version: str = field(default="standard", validator=one_of("standard", "plus", "rand", "custom"))
     #: with version = "custom": the attacks to run, in order (apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square)
     attacks: tuple[str, ...] | None = field(default=None, converter=_attack_names)
@@ -70,11 +72,14 @@ class AutoAttackConfig:
     seed: int | None = field(default=None, validator=optional(valid_seed))
     #: images per AutoAttack batch; None: the evaluation batch size
     batch_size: int | None = field(default=None, validator=_count)
-    #: quick checks only (the standard evaluation uses the package's values): iterations of APGD,
-    #: APGD-T and FAB; restarts of APGD; target classes of APGD-T and FAB-T; queries of Square
+    #: quick checks only: iterations of APGD, APGD-T and FAB (None: the package's, as the standard
+    #: evaluation uses)
     n_iter: int | None = field(default=None, validator=_count)
+    #: quick checks only: restarts of APGD (None: the package's)
     n_restarts: int | None = field(default=None, validator=_count)
+    #: quick checks only: target classes of APGD-T and FAB-T (None: the package's)
     n_target_classes: int | None = field(default=None, validator=_count)
+    #: quick checks only: queries of Square (None: the package's)
     n_queries: int | None = field(default=None, validator=_count)
     #: "auto": the upstream `autoattack` package when importable, else `pyautoattack`
     backend: str = field(default="auto", validator=one_of(*BACKENDS))

@@ -42,9 +42,11 @@ class EpsCurveConfig:
         default=tuple(k / 255 for k in (8, 10, 12, 14, 16)), converter=as_float_tuple,
         validator=each(in_range(0.0, low_open=True)),
     )
+    #: PGD steps at every radius
     steps: int = field(default=20, validator=integer(1))
     #: the PGD step at every radius (the paper's PGD-20 step)
     step_size: float = field(default=2 / 255, converter=as_float, validator=positive_or_none)
+    #: PGD restarts (an image counts as robust only if it survives every one)
     restarts: int = field(default=1, validator=integer(1))
     #: true: standard AutoAttack at each radius; false: PGD only; a table: AutoAttack settings
     #: (version, attacks, n_iter, ...) as for the `autoattack` metric

@@ -43,9 +43,11 @@ class LinearityConfig:
     eps: float = field(default=8 / 255, converter=as_float, validator=in_range(0.0, 1.0, low_open=True))
     #: use clamp(x + ε, 0, 1) − x as ε, so that x + ε stays an image
     clamp: bool = field(default=True, validator=instance_of(bool))
+    #: "delta": ‖r‖₂ / ‖f(x+ε) − f(x)‖₂ per image; "output": ‖r‖₂ / ‖f(x+ε)‖₂; "none": ‖r‖₂
     normalization: str = field(default="delta", validator=one_of(*NORMALIZATIONS))
     #: noise draws per image (the mean is over images and draws)
     samples: int = field(default=1, validator=integer(1))
+    #: report key
     key: str = field(default="linearity_remainder", validator=instance_of(str))
 
 

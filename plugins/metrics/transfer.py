@@ -31,6 +31,7 @@ class TransferConfig(VMIFGSMConfig):
     #: the model the examples are crafted on: a teacher table, e.g. {kind = "checkpoint",
     #: path = "...", model = {kind = "timm:resnet50"}}, or "teacher" for the recipe's teacher
     surrogate: Any = field(converter=_surrogate)
+    #: report key
     key: str = field(default="transfer_vmi_fgsm", validator=instance_of(str))
 
 

@@ -1,8 +1,8 @@
 """Architectures: CIFAR students (ResNet-18, MobileNetV2), RobustBench teachers (WideResNet,
 DMWideResNet), a ResNet-50 surrogate, small CNNs for CPU-scale work, and any timm model.
 
-Every architecture is also registered with timm (names prefixed ``adv_``), so that after
-importing its module ``timm.create_model("adv_cifar_resnet18", num_classes=100)`` works.
+Every architecture but ``small_cnn`` is also registered with timm (names prefixed ``adv_``), so
+that after importing its module ``timm.create_model("adv_cifar_resnet18", num_classes=100)`` works.
 """
 
 from advdistill import hookimpl

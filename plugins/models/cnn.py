@@ -37,9 +37,11 @@ class SmallCNN(nn.Module):
 
 @define(frozen=True, kw_only=True)
 class SmallCNNConfig(NormalizationConfig):
+    #: output channels of each conv-conv-max-pool stage (one stage per entry)
     widths: tuple[int, ...] = field(
         default=(32, 64), converter=as_int_tuple, validator=each(integer(1), nonempty=True)
     )
+    #: units of the hidden layer of the MLP head
     hidden: int = field(default=128, validator=integer(1))
 
 

@@ -65,7 +65,9 @@ def _optional_floats(value):
 class NormalizationConfig:
     """``mean``/``std`` (per channel) applied inside the model; none by default, as the official codes."""
 
+    #: per-channel mean subtracted inside the model (one value, or one per channel); give it with `std`
     mean: tuple[float, ...] | None = field(default=None, converter=_optional_floats, validator=optional(each(finite)))
+    #: per-channel standard deviation the input is divided by inside the model (> 0); give it with `mean`
     std: tuple[float, ...] | None = field(
         default=None, converter=_optional_floats, validator=optional(each(in_range(0.0, low_open=True)))
     )

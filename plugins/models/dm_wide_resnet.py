@@ -162,6 +162,7 @@ class DMWRN2810Config(NormalizationConfig):
 
     #: whose mean/std normalize the input: "cifar10" or "cifar100"; default: from num_classes (10/100)
     dataset: str | None = field(default=None, validator=optional(one_of(*DATASET_STATS)))
+    #: "silu" (= RobustBench's Swish; "swish" is the same) or "relu"
     activation: str = field(default="silu", validator=one_of(*ACTIVATIONS))
     #: zero-pad the input by this many pixels before the first conv
     padding: int = field(default=0, validator=integer(0))
@@ -169,7 +170,9 @@ class DMWRN2810Config(NormalizationConfig):
 
 @define(frozen=True, kw_only=True)
 class DMWideResNetConfig(DMWRN2810Config):
+    #: network depth, 6n + 4
     depth: int = field(default=28, validator=[integer(10), _is_wrn_depth])
+    #: widen factor: channel multiplier of the three groups
     width: int = field(default=10, validator=integer(1))
 
 

@@ -46,6 +46,7 @@ def cifar_stem(model: nn.Module, in_chans: int) -> nn.Module:
 
 @define(frozen=True, kw_only=True)
 class TimmConfig(NormalizationConfig):
+    #: the timm model name: set by kind = "timm:<name>", e.g. kind = "timm:resnet50"
     variant: str = field(validator=instance_of(str))
     #: "cifar": stride-1 stem without max-pool for 32x32 inputs; "default": timm's own stem
     stem: str = field(default="default", validator=one_of("default", "cifar"))

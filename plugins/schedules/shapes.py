@@ -18,10 +18,12 @@ from advdistill.interfaces import Progress, Schedule
 
 @define(frozen=True, kw_only=True)
 class ScheduleConfig:
+    #: "epoch": the value changes once per epoch (the official loops); "step": per step, on fractional epochs
     unit: str = field(default="epoch", validator=one_of("epoch", "step"))
     #: ramp linearly from warmup_start to the schedule's value over this many epochs; the
     #: current epoch (or step) counts as done, so epoch 1 of a 3-epoch warm-up gets 1/3
     warmup_epochs: float = field(default=0.0, converter=as_float, validator=in_range(0.0))
+    #: the value the warm-up starts from
     warmup_start: float = field(default=0.0, converter=as_float, validator=finite)
 
 
@@ -60,6 +62,7 @@ class Shape(Schedule):
 
 @define(frozen=True, kw_only=True)
 class ConstantConfig(ScheduleConfig):
+    #: the value at every step
     value: float = field(converter=as_float, validator=finite)
 
 
@@ -77,7 +80,9 @@ class Constant(Shape):
 
 @define(frozen=True, kw_only=True)
 class LinearConfig(ScheduleConfig):
+    #: the value at the last epoch
     end: float = field(converter=as_float, validator=finite)
+    #: the value at epoch 0 (the first epoch gets start + (end − start)/E)
     start: float = field(default=0.0, converter=as_float, validator=finite)
 
 
@@ -98,9 +103,11 @@ class Linear(Shape):
 
 @define(frozen=True, kw_only=True)
 class StepConfig(ScheduleConfig):
+    #: the value before the first milestone
     value: float = field(converter=as_float, validator=finite)
     #: once this many epochs are completed the value is multiplied by gamma (PyTorch MultiStepLR)
     milestones: tuple[int, ...] = field(default=(), converter=as_int_tuple, validator=each(integer(0)))
+    #: factor applied at each milestone
     gamma: float = field(default=0.1, converter=as_float, validator=in_range(0.0))
 
 
@@ -120,7 +127,9 @@ class Step(Shape):
 
 @define(frozen=True, kw_only=True)
 class CosineConfig(ScheduleConfig):
+    #: the value at the first epoch
     start: float = field(converter=as_float, validator=finite)
+    #: the value approached at the end of training
     end: float = field(default=0.0, converter=as_float, validator=finite)
 
 

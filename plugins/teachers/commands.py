@@ -208,9 +208,9 @@ def audit(
     A clean accuracy near chance, or below the published one by more than 3 binomial standard
     errors (+ 0.5 points), is an error naming the likely causes (exit status 2).
     """
+    from advdistill import load_recipe
     from advdistill.components import build, build_from_table, build_teacher, load_data
     from advdistill.evaluation.teacher_audit import audit_teacher
-    from advdistill.recipe import load_recipe
     from advdistill.torch_utils import resolve_device
 
     if (recipe is None) == (name is None):

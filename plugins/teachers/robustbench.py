@@ -21,7 +21,7 @@ from attrs import define, field
 from attrs.validators import instance_of, optional
 
 from advdistill.components import build_from_table
-from advdistill.config import one_of
+from advdistill.config import describe, one_of
 from advdistill.engine.checkpoint import load_state_strict, read_metadata
 from advdistill.errors import CheckpointError, RecipeError, did_you_mean
 from advdistill.interfaces import PublishedAccuracy, TeacherLoader
@@ -166,6 +166,7 @@ def _toml(value: Any) -> str:
     return repr(value)
 
 
+@describe("64 hexadecimal digits")
 def _is_sha256(_instance, attribute, value: str | None) -> None:
     if value is not None and (len(value) != 64 or any(c not in "0123456789abcdef" for c in value)):
         raise ValueError(f"'{attribute.name}' must be 64 hexadecimal digits (a SHA-256), got {value!r}")
@@ -181,7 +182,9 @@ class RobustBenchConfig:
     name: str = field(validator=instance_of(str))
     #: RobustBench's model directory ("models" is its default); ~ and $VARS are expanded
     model_dir: str = field(default="models", validator=instance_of(str))
+    #: the data set the teacher was trained on (picks the file's folder and the class count)
     dataset: str = field(default="cifar10", validator=one_of(*DATASET_CLASSES))
+    #: RobustBench's threat model folder
     threat_model: str = field(default="Linf", validator=one_of(*THREAT_MODELS))
     #: read a .pt (pickle) file; pickle can run code from the file, so only for files you trust
     trust_pickle: bool = field(default=False, validator=instance_of(bool))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from advdistill.context import StepContext
-from advdistill.interfaces import Progress
+from advdistill.testing import make_step_context
 
 B, C = 5, 4
 
@@ -57,8 +57,6 @@ def make_context(models, data):
     x, x_adv, y = data
 
     def make(epoch: int = 1, epochs: int = 10, teacher_model=teacher) -> StepContext:
-        ctx = StepContext(x, y, student=student, teacher=teacher_model, progress=Progress(epoch, epochs))
-        ctx.set_adversarial(x_adv)
-        return ctx
+        return make_step_context(student, teacher_model, x, y, x_adv, epoch=epoch, epochs=epochs)
 
     return make

@@ -1,0 +1,60 @@
+"""Every registered data set keeps the data-set contract (advdistill.testing.check_dataset_source):
+uint8 NCHW images matching its info, labels in range, the expected counts (fabricated files)."""
+
+import pytest
+from test_cifar import write_batch
+from test_svhn import write
+from test_tiny_imagenet import VAL_CLASSES, WNIDS, pristine  # noqa: F401  (pristine: a fixture used here)
+
+import advdistill as ad
+from advdistill.testing import check_dataset_source
+
+
+def cifar10(tmp_path, _pristine):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for i in range(1, 6):
+        write_batch(folder / f"data_batch_{i}", 3, 10, b"labels", seed=i)
+    write_batch(folder / "test_batch", 4, 10, b"labels", seed=9)
+    return ad.build("dataset", "cifar10", root=str(tmp_path)), 15, 4, 10
+
+
+def cifar100(tmp_path, _pristine):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    write_batch(folder / "train", 6, 100, b"fine_labels", seed=1)
+    write_batch(folder / "test", 4, 100, b"fine_labels", seed=2)
+    return ad.build("dataset", "cifar100", root=str(tmp_path)), 6, 4, 100
+
+
+def svhn(tmp_path, _pristine):
+    write(tmp_path / "svhn", "train", 5, seed=1)
+    write(tmp_path / "svhn", "test", 3, seed=2)
+    return ad.build("dataset", "svhn", root=str(tmp_path)), 5, 3, 10
+
+
+def tiny_imagenet(tmp_path, folder):
+    return ad.build("dataset", "tiny_imagenet", root=str(folder), cache=False), 2 * len(WNIDS), len(VAL_CLASSES), 200
+
+
+def mnist5k(tmp_path, _pristine):
+    return ad.build("dataset", "mnist5k"), 4000, 1000, 10
+
+
+def synthetic(tmp_path, _pristine):
+    return ad.build("dataset", "synthetic", n_train=12, n_test=5, num_classes=3, in_chans=2, image_size=6), 12, 5, 3
+
+
+SOURCES = {f.__name__: f for f in (cifar10, cifar100, svhn, tiny_imagenet, mnist5k, synthetic)}
+
+
+def test_every_dataset_is_covered():
+    names = {i.name for i in ad.list_components("dataset") if i.package == "advdistill" and not i.alias_of}
+    assert names == set(SOURCES)
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_dataset_contract(name, tmp_path, request):
+    folder = request.getfixturevalue("pristine") if name == "tiny_imagenet" else None
+    source, n_train, n_test, num_classes = SOURCES[name](tmp_path, folder)
+    check_dataset_source(source, n_train=n_train, n_test=n_test, num_classes=num_classes)
