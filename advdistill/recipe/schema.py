@@ -186,9 +186,9 @@ class ChecksConfig:
     #: deterministic: flagged when normalized logits of two passes differ by more than this (L2)
     determinism_tol: float = field(default=1e-4, converter=as_float, validator=in_range(0.0, 1e6))
 
-    def runs(self, name: str) -> bool:
-        """Whether check ``name`` runs under these settings."""
-        return self.enabled and name not in self.skip
+    def selects(self, name: str) -> bool:
+        """Whether check ``name`` runs when the checks run (``enabled`` decides whether they run)."""
+        return name not in self.skip
 
 
 def _checks(value: Any) -> ChecksConfig:

@@ -48,7 +48,8 @@ def run_checks(
     records: Mapping[str, Tensor],
     config: ChecksConfig,
 ) -> dict[str, Any]:
-    """Run the checks ``config`` selects on ``ctx.model`` (eval mode, frozen; restored afterwards).
+    """Run the checks ``config`` selects (all but ``skip``) on ``ctx.model`` (eval mode, frozen;
+    restored afterwards); whether to run them at all (``enabled``) is the caller's decision.
 
     :param ctx: the evaluation's context (every evaluated image, the teacher, the seed).
     :param metrics: the evaluation's metric objects, by label; ``values`` their report keys and
@@ -63,7 +64,7 @@ def run_checks(
     started = time.perf_counter()
     with module_mode(ctx.model, False), no_param_grad(ctx.model, ctx.teacher):
         for name, check in CHECKS.items():
-            if not config.runs(name):
+            if not config.selects(name):
                 continue
             start = time.perf_counter()
             try:
