@@ -66,6 +66,7 @@ def run_checks(
         for name, check in CHECKS.items():
             if not config.selects(name):
                 continue
+            log.info("sanity check %r on %d images", name, inputs.n if name != "ordering" else ctx.n_examples)
             start = time.perf_counter()
             try:
                 result = check(inputs)

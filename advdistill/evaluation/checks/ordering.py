@@ -50,7 +50,8 @@ def check_ordering(inputs: CheckInputs) -> CheckResult:
     highest = max(inputs.robust, key=lambda r: r.accuracy)
     summary = [f"robust ≤ clean {clean:.2f} (highest: {highest.key} {highest.accuracy:.2f})", *facts]
     if clean_flags is not None:
-        summary.append(f"per image: none robust but misclassified clean ({len(per_image)} attacks)")
+        count = len(per_image)
+        summary.append(f"per image: none robust but misclassified clean ({count} attack{'s' * (count != 1)})")
     else:
         summary.append("no per-image records to check image by image")
     return passed("; ".join(summary), **values)
