@@ -105,7 +105,7 @@ def check_more_steps(inputs: CheckInputs) -> CheckResult:
     values = {"results": details, "margin": cfg.margin, "alpha": cfg.alpha, "smallest_flagged_drop": smallest}
     text = f"first {inputs.n} images: " + "; ".join(lines)
     if any_flag:
-        return flagged(f"{text}; more than {cfg.margin:g} points and p < {cfg.alpha:g}: the PGD number "
+        return flagged(f"{text}; drop > margin {cfg.margin:g} and p < {cfg.alpha:g}: the PGD number "
                        "overestimates robustness (the attack has not converged); report a stronger attack "
                        "(more steps, restarts) or AutoAttack", **values)
     return passed(f"{text} (a drop is flagged from {smallest:.2f} points at this n)", **values)
@@ -173,7 +173,7 @@ def check_black_box(inputs: CheckInputs) -> CheckResult:
             f"{pct(100.0 * int(white_flags.sum()) / inputs.n)}; " + "; ".join(lines))
     tail = f" (not run: {'; '.join(skipped)})" if skipped else ""
     if any_flag:
-        return flagged(f"{text}; more than {cfg.margin:g} points and p < {cfg.alpha:g}: a black-box attack beats "
+        return flagged(f"{text}; drop > margin {cfg.margin:g} and p < {cfg.alpha:g}: a black-box attack beats "
                        "the white-box ones, a sign of gradient masking; the white-box numbers overestimate "
                        "robustness" + tail, **values)
     return passed(text + tail, **values)
