@@ -268,14 +268,17 @@ def train_command(
               help="Evaluate the first N test images only (quick checks).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Evaluation batch size.")
 @click.option("--device", default=None, help="auto, cpu or cuda (default: the recipe's).")
+@click.option("--checks/--no-checks", default=None,
+              help="Run the evaluation sanity checks after the metrics (default: the recipe's [eval] checks, "
+                   "on unless turned off; settings: --set eval.checks.n=500, ...).")
 @click.option("overrides", "--set", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 def eval_command(
     run_dirs: tuple[Path, ...], recipe_path: Path | None, checkpoint: str | None, metrics: str | None,
-    out: Path | None, limit: int | None, batch_size: int | None, device: str | None,
+    out: Path | None, limit: int | None, batch_size: int | None, device: str | None, checks: bool | None,
     overrides: tuple[str, ...],
 ) -> None:
-    """Evaluate RUN_DIR... (or --recipe R --checkpoint C); write report.json, report.md,
-    per_example.safetensors and plots/.
+    """Evaluate RUN_DIR... (or --recipe R --checkpoint C), then run the sanity checks; write
+    report.json, report.md, per_example.safetensors and plots/.
 
     With several RUN_DIRs, also print their comparison table and draw plots/gd_gc_vs_aa.png.
     """
@@ -284,7 +287,7 @@ def eval_command(
     from advdistill.recipe import load_recipe
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    options = dict(metrics=names, limit=limit, batch_size=batch_size, device=device)
+    options = dict(metrics=names, limit=limit, batch_size=batch_size, device=device, checks=checks)
     if not run_dirs:
         if recipe_path is None or checkpoint is None:
             raise click.UsageError("give a RUN_DIR, or both --recipe and --checkpoint")

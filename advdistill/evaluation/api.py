@@ -16,6 +16,8 @@ from advdistill.components import build, build_labeled, build_student, build_tea
 from advdistill.engine.checkpoint import load_state_strict, read_metadata, read_tensors, remove_stale_temp_files
 from advdistill.errors import RecipeError, RunDirectoryError
 from advdistill.evaluation.checkpoints import CheckpointChoice, describe, explicit, run_checkpoints, weights_identity
+from advdistill.evaluation.checks import run_checks
+from advdistill.evaluation.context import EvalContext
 from advdistill.evaluation.plots import write_run_plots
 from advdistill.evaluation.records import RECORDS_FILE, split_fingerprint, write_per_example
 from advdistill.evaluation.report import REPORT_SCHEMA_VERSION, write_report
@@ -55,6 +57,7 @@ def evaluate_run(
     device: str | None = None,
     show_progress: bool = True,
     splits: Any = None,
+    checks: bool | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run directory; writes ``report.json``, ``report.md``, ``per_example.safetensors``
     and ``plots/`` to ``out_dir`` (default: the run directory).
@@ -66,6 +69,7 @@ def evaluate_run(
     :param checkpoint: ``"last"``, ``"best"`` or a path: evaluate that one only.
     :param student: an already built student to load the weights into (saves a rebuild).
     :param splits: the recipe's data, if already loaded (saves reading it again).
+    :param checks: run the sanity checks after the metrics; None: the recipe's ``[eval] checks``.
     """
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir else run_dir
@@ -81,7 +85,7 @@ def evaluate_run(
         return _evaluate_choices(
             recipe, choices, reported, note=note, student=student, teacher=teacher, metrics=metrics, limit=limit,
             batch_size=batch_size, out_dir=out, device=device, show_progress=show_progress, run_dir=run_dir,
-            splits=splits,
+            splits=splits, checks=checks,
         )
 
 
@@ -202,6 +206,8 @@ def _combine(
         # copies: errors added to the top level later (plots) belong to the report, not to a row
         entry = {**describe(choice, metadata[choice.name]), "metrics": dict(row["metrics"]),
                  "errors": dict(row["errors"])}
+        if "checks" in row:
+            entry["checks"] = row["checks"]
         del entry["name"]
         if "same_weights_as" in row:
             entry["same_weights_as"] = row["same_weights_as"]
@@ -250,10 +256,13 @@ def evaluate_model(
     device: str | torch.device | None = None,
     show_progress: bool = True,
     records: dict[str, torch.Tensor] | None = None,
+    checks: bool | None = None,
 ) -> dict[str, Any]:
-    """Run the recipe's metrics (or ``metrics``) on ``model`` and return the report dict.
+    """Run the recipe's metrics (or ``metrics``) on ``model``, then the sanity checks, and return
+    the report dict.
 
     :param records: filled with the per-image flags the metrics record (report key → bool (N,)).
+    :param checks: run the sanity checks (``[eval.checks]``); None: the recipe's ``[eval] checks``.
     """
     dev = device if isinstance(device, torch.device) else resolve_device(device or recipe.train.device)
     splits = splits if splits is not None else load_data(recipe)
@@ -262,13 +271,16 @@ def evaluate_model(
     if teacher is not None:
         teacher = teacher.to(dev)
     limit = limit if limit is not None else recipe.eval.limit
+    chosen = _metrics(recipe, metrics)
+    records = records if records is not None else {}  # the checks read them
+    batch_size = batch_size or recipe.eval.batch_size
     values, errors, seconds = run_metrics(
-        model.to(dev), splits.test_x, splits.test_y, _metrics(recipe, metrics), device=dev, teacher=teacher,
-        batch_size=batch_size or recipe.eval.batch_size, limit=limit, seed=recipe.eval.seed,
+        model.to(dev), splits.test_x, splits.test_y, chosen, device=dev, teacher=teacher,
+        batch_size=batch_size, limit=limit, seed=recipe.eval.seed,
         recipe=recipe, show_progress=show_progress, records=records,
     )
     n_test = int(splits.test_x.shape[0])
-    return {
+    report = {
         "schema": REPORT_SCHEMA_VERSION,
         "name": recipe.name,
         "recipe_hash": recipe.hash,
@@ -282,6 +294,14 @@ def evaluate_model(
         "errors": errors,
         "seconds": seconds,
     }
+    if recipe.eval.checks.enabled if checks is None else checks:
+        ctx = EvalContext(
+            model=model, images=splits.test_x[:limit], labels=splits.test_y[:limit], device=dev,
+            batch_size=batch_size, teacher=teacher, recipe=recipe, seed=recipe.eval.seed,
+            show_progress=show_progress, label="checks",
+        )
+        report["checks"] = run_checks(ctx, chosen, values, records, recipe.eval.checks)
+    return report
 
 
 def evaluate(run_dir_or_model: Any, **kwargs: Any) -> dict[str, Any]:

@@ -110,6 +110,60 @@ def _checkpoint_rows(report: Mapping[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+CHECK_STATUS = {"flagged": "**FLAGGED**", "passed": "passed", "not run": "not run"}
+
+
+def _check_counts(checks: Mapping[str, Any]) -> str:
+    """``**1 flagged**, 6 passed, 1 not run``."""
+    statuses = [result.get("status") for result in (checks.get("results") or {}).values()]
+    parts = []
+    for status in CHECK_STATUS:
+        count = statuses.count(status)
+        if count:
+            parts.append(f"**{count} {status}**" if status == "flagged" else f"{count} {status}")
+    return ", ".join(parts) or "no check selected"
+
+
+def check_lines(checks: Mapping[str, Any], *, only_flagged: bool = False) -> list[str]:
+    """One markdown list item per check: ``- `name` passed: <numbers>`` / ``**FLAGGED**`` / ``not run``."""
+    lines = []
+    for name, result in (checks.get("results") or {}).items():
+        status = result.get("status")
+        if only_flagged and status != "flagged":
+            continue
+        message = str(result.get("message", ""))
+        if status == "not run" and message.startswith("not run: "):
+            message = message[len("not run: "):]
+        lines.append(f"- `{name}` {CHECK_STATUS.get(status, status)}: {message}")
+    return lines
+
+
+def _checks_section(report: Mapping[str, Any]) -> list[str]:
+    """The sanity checks of the reported checkpoint in full, then the other checkpoints' flags."""
+    checks = report.get("checks")
+    if not isinstance(checks, Mapping):
+        return []
+    checkpoint = report.get("checkpoint")
+    name = checkpoint.get("name") if isinstance(checkpoint, Mapping) else None
+    whose = f"Checkpoint `{name}`: " if name else ""
+    lines = ["## Sanity checks", "",
+             f"{whose}{_check_counts(checks)} (the attack checks use the first {checks.get('n')} evaluated "
+             "images; definitions and what to do in docs/metrics.md, \"Sanity checks\").", "",
+             *check_lines(checks), ""]
+    for other, row in (report.get("checkpoints") or {}).items():
+        if other == name or not isinstance(row.get("checks"), Mapping):
+            continue
+        if row.get("same_weights_as"):
+            lines.append(f"Checkpoint `{other}`: the same weights as `{row['same_weights_as']}`, the same results.")
+            lines.append("")
+            continue
+        lines += [f"Checkpoint `{other}`: {_check_counts(row['checks'])}.", ""]
+        flagged = check_lines(row["checks"], only_flagged=True)
+        if flagged:
+            lines += [*flagged, ""]
+    return lines
+
+
 def markdown(report: Mapping[str, Any]) -> str:
     """A readable report: a paper-style table of the scalar metrics (one row per evaluated
     checkpoint), which checkpoint is reported and why, then the other results."""
@@ -144,6 +198,7 @@ def markdown(report: Mapping[str, Any]) -> str:
             "| " + " | ".join(format_value(scalars[k]) for k in ordered) + " |",
             "",
         ]
+    lines += _checks_section(report)
     for key, value in metrics.items():
         if key in scalars:
             continue

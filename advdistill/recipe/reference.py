@@ -35,7 +35,10 @@ from attrs import define
 from advdistill.config import ScheduledValue, config_fields, format_number
 
 #: The core tables: recipe section -> attrs class (import path, read lazily).
-CORE_TABLES = {"data": "ValSplit", "optim": "OptimConfig", "train": "TrainConfig", "eval": "EvalConfig"}
+CORE_TABLES = {
+    "data": "ValSplit", "optim": "OptimConfig", "train": "TrainConfig", "eval": "EvalConfig",
+    "eval.checks": "ChecksConfig",
+}
 #: Component kinds a recipe table can name (``command`` components have no table).
 TABLE_KINDS = ("dataset", "model", "teacher", "attack", "objective", "aux", "schedule", "metric", "callback")
 #: Where each kind appears in a recipe.

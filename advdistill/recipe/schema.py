@@ -144,6 +144,86 @@ _DEFAULT_METRICS = {"clean": {"kind": "clean"}, "pgd20": {"kind": "pgd"}}
 _DEFAULT_METRICS_TEXT = " + ".join(f'{label} = {{kind = "{t["kind"]}"}}' for label, t in _DEFAULT_METRICS.items())
 
 
+#: the evaluation sanity checks, in report order (docs/metrics.md, "Sanity checks")
+CHECK_NAMES = (
+    "ordering", "more_steps", "unbounded", "black_box", "zero_gradient", "deterministic", "logits",
+    "inference_gradients",
+)
+
+
+def _check_names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        raise TypeError(f"expected a list of check names such as [\"black_box\"], got {value!r}")
+    names = tuple(value)
+    for name in names:
+        if name not in CHECK_NAMES:
+            raise ValueError(f"unknown check {name!r}.{did_you_mean(str(name), CHECK_NAMES)} "
+                             f"Checks: {', '.join(CHECK_NAMES)}.")
+    return names
+
+
+@define(frozen=True, kw_only=True)
+class ChecksConfig:
+    """``[eval.checks]``: the evaluation sanity checks (Carlini et al. 2019; AutoAttack's flags).
+
+    ``[eval] checks = false`` turns them off, ``checks = true`` keeps these defaults; a table
+    changes single settings. The defaults cost a few seconds per checkpoint on the demo's model
+    on a 2-core CPU (docs/metrics.md, "Sanity checks").
+    """
+
+    #: run the checks after every evaluation (`advdistill eval --no-checks` skips them once)
+    enabled: bool = field(default=True, validator=instance_of(bool))
+    #: checks not to run, by name: ordering, more_steps, unbounded, black_box, zero_gradient,
+    #: deterministic, logits, inference_gradients
+    skip: tuple[str, ...] = field(default=(), converter=_check_names)
+    #: the checks that run attacks use the first n evaluated test images (ordering uses all)
+    n: int = field(default=100, validator=integer(1))
+    #: a stronger or black-box attack is flagged when it lowers accuracy by more than this many
+    #: percentage points AND the drop is beyond seed noise (see alpha)
+    margin: float = field(default=1.0, converter=as_float, validator=in_range(0.0, 100.0))
+    #: significance level of the one-sided exact sign test on the images two attacks disagree on
+    alpha: float = field(default=0.05, converter=as_float, validator=in_range(0.0, 1.0, low_open=True, high_open=True))
+    #: more_steps: the PGD metric's steps times this factor ...
+    steps_factor: int = field(default=5, validator=integer(1))
+    #: ... and this many random restarts (an image is robust only if it survives every one)
+    restarts: int = field(default=1, validator=integer(1))
+    #: unbounded: a Linf PGD with this radius (1 = any image can be reached), no random start
+    unbounded_eps: float = field(default=1.0, converter=as_float, validator=in_range(0.0, low_open=True))
+    #: unbounded: its steps (step size 2.5 * unbounded_eps / unbounded_steps)
+    unbounded_steps: int = field(default=10, validator=integer(1))
+    #: unbounded: flagged when the accuracy (%) stays above this
+    unbounded_max_accuracy: float = field(default=1.0, converter=as_float, validator=in_range(0.0, 100.0))
+    #: black_box: the attacks: "auto" (transfer from the teacher when the recipe has one, else Square),
+    #: "square", "transfer" or "both"
+    black_box: str = field(default="auto", validator=one_of("auto", "square", "transfer", "both"))
+    #: black_box: queries of the Square attack (AutoAttack's implementation)
+    square_queries: int = field(default=100, validator=integer(1))
+    #: zero_gradient: an input gradient counts as zero when its L1 norm is <= this (0: exactly zero,
+    #: AutoAttack's test)
+    zero_grad_tol: float = field(default=0.0, converter=as_float, validator=in_range(0.0))
+    #: zero_gradient: flagged when more than this share (%) of the images has a zero gradient
+    zero_grad_max_share: float = field(default=1.0, converter=as_float, validator=in_range(0.0, 100.0))
+    #: deterministic: forward passes compared (AutoAttack's randomized-defense test)
+    repeats: int = field(default=3, validator=integer(2))
+    #: deterministic: flagged when normalized logits of two passes differ by more than this (L2)
+    determinism_tol: float = field(default=1e-4, converter=as_float, validator=in_range(0.0))
+
+    def selects(self, name: str) -> bool:
+        """Whether check ``name`` runs when the checks run (``enabled`` decides whether they run)."""
+        return name not in self.skip
+
+
+def _checks(value: Any) -> ChecksConfig:
+    """``checks = true | false`` or a table of :class:`ChecksConfig` settings."""
+    if isinstance(value, ChecksConfig):
+        return value
+    if isinstance(value, bool):
+        return ChecksConfig(enabled=value)
+    if isinstance(value, Mapping):
+        return build_config(ChecksConfig, value, where=lambda key: f"checks.{key}" if key else "checks")
+    raise TypeError(f"expected true, false or a table of check settings ([eval.checks] n = 200, ...), got {value!r}")
+
+
 @define(frozen=True, kw_only=True)
 class EvalConfig:
     """``[eval]``: the evaluation suite run at the end of training and by ``advdistill eval``."""
@@ -159,6 +239,9 @@ class EvalConfig:
     checkpoint: str = field(default="last", validator=one_of("last", "best"))
     #: seeds the random starts of the evaluation attacks
     seed: int = field(default=0, validator=valid_seed)
+    #: the evaluation sanity checks: true (default settings), false, or a table of settings
+    #: ([eval.checks], see ChecksConfig); written to report.json "checks" and report.md
+    checks: ChecksConfig = field(factory=ChecksConfig, converter=_checks)
     #: the suite: [eval.metrics.<label>] tables of metric components
     metrics: dict[str, ComponentRef] = field(factory=dict, metadata={"reference_default": _DEFAULT_METRICS_TEXT})
 

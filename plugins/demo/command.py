@@ -31,16 +31,29 @@ def demo_recipe(name: str) -> Path:
 
 def summary_table(rows: list[dict]) -> str:
     """A markdown table of the demo's runs (the numbers of each run's reported checkpoint)."""
-    header = "| run | model | checkpoint | " + " | ".join(title for _, title in COLUMNS) + " | time (train + eval) |"
-    lines = [header, "|" + "---|" * (len(COLUMNS) + 4)]
+    header = ("| run | model | checkpoint | " + " | ".join(title for _, title in COLUMNS)
+              + " | sanity checks | time (train + eval) |")
+    lines = [header, "|" + "---|" * (len(COLUMNS) + 5)]
     for row in rows:
         cells = []
         for key, _ in COLUMNS:
             value = row["metrics"].get(key)
             cells.append("-" if value is None else (f"{value:.2f}" if key in ("clean", "pgd20") else f"{value:.3f}"))
         lines.append(f"| {row['run']} | {row['model']} | {row.get('checkpoint', '-')} | " + " | ".join(cells)
-                     + f" | {row['seconds']:.0f} s |")
+                     + f" | {row.get('checks', '-')} | {row['seconds']:.0f} s |")
     return "\n".join(lines)
+
+
+def _checks(report: dict) -> str:
+    """``all 8 passed`` or ``flagged: more_steps, black_box`` (the reported checkpoint's checks)."""
+    checks = report.get("checks")
+    if not isinstance(checks, dict):
+        return "-"
+    if checks.get("flagged"):
+        return "flagged: " + ", ".join(checks["flagged"])
+    statuses = [result.get("status") for result in checks.get("results", {}).values()]
+    return f"{statuses.count('passed')} passed" + (f", {statuses.count('not run')} not run"
+                                                   if "not run" in statuses else "")
 
 
 def _checkpoint(report: dict) -> str:
@@ -70,6 +83,7 @@ def demo(out: Path | None, overrides: tuple[str, ...]) -> None:
         run_dir = train(recipe, out / name)
         report = json.loads((run_dir / "report.json").read_text())
         rows.append({"run": name, "model": _describe(recipe), "checkpoint": _checkpoint(report),
+                     "checks": _checks(report),
                      "metrics": report["metrics"], "seconds": time.perf_counter() - t0, "dir": str(run_dir)})
         return run_dir
 
@@ -87,7 +101,9 @@ def demo(out: Path | None, overrides: tuple[str, ...]) -> None:
         "run's last checkpoint; each run's report.md also has a row for `best`, the epoch with the best "
         "periodic PGD accuracy on validation digits (held out of the training digits; never test digits). "
         "GD/GC: mean L2 distance / cosine similarity between the student's and the teacher's input "
-        f"gradients of the cross-entropy. Total time {total:.0f} s.\n"
+        "gradients of the cross-entropy. Sanity checks: those of the reported checkpoint, each explained in the "
+        "run's report.md (docs/metrics.md, \"Sanity checks\"). "
+        f"Total time {total:.0f} s.\n"
     )
     atomic_write_text(out / "summary.md", text)
     atomic_write_text(out / "summary.json", json.dumps({"runs": rows, "seconds": total}, indent=2) + "\n")

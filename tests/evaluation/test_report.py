@@ -46,3 +46,30 @@ def test_one_row_per_checkpoint_the_reported_one_first_and_the_rule_in_words():
     text = markdown(report)
     assert "rule `last`: the weights after the final epoch, no selection — 'best' was asked for" in text
     assert "- also evaluated: `best` (epoch 7), selected by the highest periodic pgd = 42.50 on the validation" in text
+
+
+def test_sanity_checks_listed_in_full_for_the_reported_checkpoint_and_by_flag_for_the_others():
+    def checks(**statuses):
+        return {"n": 100, "flagged": [k for k, v in statuses.items() if v == "flagged"], "seconds": 1.0,
+                "results": {name: {"status": status, "message": f"{name} numbers" if status != "not run"
+                                   else "not run: no teacher", "seconds": 0.1} for name, status in statuses.items()}}
+
+    last = checks(ordering="passed", unbounded="flagged", black_box="not run")
+    best = checks(ordering="flagged", unbounded="passed", black_box="passed")
+    report = {
+        "name": "run", "n_examples": 100, "metrics": {"clean": 80.0}, "errors": {}, "checks": last,
+        "checkpoint": {"name": "last", "epoch": 4, "rule": "last", "selected_by": None},
+        "checkpoints": {"last": {"epoch": 4, "metrics": {"clean": 80.0}, "errors": {}, "checks": last},
+                        "best": {"epoch": 2, "metrics": {"clean": 79.0}, "errors": {}, "checks": best},
+                        "old": {"epoch": 1, "metrics": {"clean": 79.0}, "errors": {}, "checks": best,
+                                "same_weights_as": "best"}},
+    }
+    text = markdown(report)
+    assert ("## Sanity checks\n\nCheckpoint `last`: **1 flagged**, 1 passed, 1 not run (the attack checks use the "
+            "first 100 evaluated images; definitions and what to do in docs/metrics.md, \"Sanity checks\").\n\n"
+            "- `ordering` passed: ordering numbers\n- `unbounded` **FLAGGED**: unbounded numbers\n"
+            "- `black_box` not run: no teacher\n\n"
+            "Checkpoint `best`: **1 flagged**, 2 passed.\n\n- `ordering` **FLAGGED**: ordering numbers\n\n"
+            "Checkpoint `old`: the same weights as `best`, the same results.") in text
+    del report["checks"]
+    assert "Sanity checks" not in markdown(report)

@@ -21,6 +21,7 @@ def test_demo_end_to_end_shrunk(cli_runner, tmp_path):
         "--set", "train.audit_teacher=false",
     )
     assert "| teacher |" in result.output and "| rslad+igdm |" in result.output
+    assert "| sanity checks |" in result.output
     summary = json.loads((out / "summary.json").read_text())
     assert [r["run"] for r in summary["runs"]] == ["teacher", "rslad", "rslad+igdm"]
     assert "3,500 train + 500 validation" in result.output and "| last (epoch 1) |" in result.output
@@ -30,6 +31,12 @@ def test_demo_end_to_end_shrunk(cli_runner, tmp_path):
         # best (chosen on validation digits) is evaluated too; after one epoch it is last
         assert report["checkpoints"]["best"]["selected_by"]["split"] == "val"
         assert report["checkpoints"]["best"]["same_weights_as"] == "last"
+        # the sanity checks ran (on the 32 evaluated digits) and the summary names their outcome
+        assert report["checks"]["n"] == 32 and len(report["checks"]["results"]) == 8
+        flagged = report["checks"]["flagged"]
+        statuses = [result["status"] for result in report["checks"]["results"].values()]
+        expected = "flagged: " + ", ".join(flagged) if flagged else f"{statuses.count('passed')} passed"
+        assert run["checks"].startswith(expected)
     student = json.loads((out / "rslad+igdm" / "recipe.json").read_text())
     assert student["teacher"]["path"] == str(out / "teacher" / "checkpoints" / "last.safetensors")
     assert "gd" in summary["runs"][2]["metrics"]
