@@ -8,9 +8,9 @@ architecture, saved once as a ``checkpoint`` teacher.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,10 @@ def count(minimum: int):
 
 def toml_table(text: str) -> dict[str, Any]:
     """``'{kind = "small_cnn", widths = [8, 16]}'`` -> a dict."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
     return tomllib.loads(f"v = {text}")["v"]
 
 
@@ -168,7 +172,5 @@ def _rss_bytes(field: str) -> int:
 
 
 def _reset_peak_rss() -> None:
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import (  # noqa: E402
+from _shared import (
     EPOCH_IMAGES,
     RECIPES,
     PeakMemory,
@@ -268,9 +268,10 @@ def plain_models(trainer, teacher_path: Path, teacher_arch: str):
     The recipe's speed settings are applied to them too (the engine's setup helpers: compile,
     bf16 teacher, optimizer implementation), so that the ratio measures the step's overhead alone.
     """
+    from safetensors.torch import load_file
+
     import advdistill as ad
     from advdistill.engine.speed import BF16Teacher, compile_model, optimizer_options
-    from safetensors.torch import load_file
 
     cfg, device = trainer.cfg, trainer.device
     memory_format = torch.channels_last if trainer.channels_last else torch.contiguous_format
