@@ -22,17 +22,22 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-import advdistill as ad
-from advdistill.engine.checkpoint import save_weights
-from advdistill.interfaces import Progress
-from advdistill.recipe.loading import load_chain
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _shared import (
+    RECIPES,
+    count,
+    hardware,
+    last_epoch,
+    make_trainer,
+    save_random_teacher,
+    synthetic_overrides,
+    time_block,
+)
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "cifar10" / "resnet18"
 BASES = ("pgd_at", "trades", "mart", "ard", "iad", "rslad", "adaad")
 
 PRESETS = {
@@ -45,16 +50,6 @@ PRESETS = {
                   "batch_size": 16, "image_size": 16, "num_classes": 10,
                   "warmup": 2, "steps": 3, "rounds": 5, "threads": 1},
 }
-
-
-def count(minimum: int):
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
-        return value
-
-    return parse
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -82,45 +77,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def toml_table(text: str) -> dict:
-    import tomllib
-
-    return tomllib.loads(f"v = {text}")["v"]
-
-
-def make_trainer(recipe_path: Path, args: argparse.Namespace, teacher_path: Path, workdir: Path):
-    from advdistill.engine.trainer import Trainer
-
-    overrides = [
-        f"data={{kind = \"synthetic\", n_train = {args.batch_size}, n_test = {args.batch_size}, "
-        f"num_classes = {args.num_classes}, image_size = {args.image_size}}}",
-        f"student={args.student}",
-        f"train.device={args.device}", f"train.batch_size={args.batch_size}", "train.drop_last=false",
-        f"train.amp={'false' if args.no_amp else 'true'}", "eval.at_end=false",
-        f"attack.steps={args.attack_steps}",
-    ]
-    if "teacher" in load_chain(recipe_path)[0]:
-        overrides.append(
-            f'teacher={{kind = "checkpoint", path = "{teacher_path.as_posix()}", model = {args.teacher}}}'
-        )
-    recipe = ad.load_recipe(recipe_path, overrides)
-    return Trainer(recipe, workdir / recipe_path.stem)
-
-
-def time_steps(trainer, batch, n: int, device: torch.device) -> float:
-    """Seconds per step over ``n`` steps (synchronised on CUDA)."""
-    if n == 0:
-        return 0.0
-    x, y = batch
-    progress = Progress(trainer.cfg.epochs, trainer.cfg.epochs, 0, 1)  # the last epoch: every term on
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    for _ in range(n):
-        trainer.train_step(x, y, progress, lr=0.01)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - start) / n
+def trainer_for(recipe_path: Path, args: argparse.Namespace, teacher_path: Path, workdir: Path):
+    overrides = synthetic_overrides(
+        recipe_path, student=args.student, teacher_path=teacher_path, teacher_arch=args.teacher,
+        device=args.device, batch_size=args.batch_size, image_size=args.image_size,
+        num_classes=args.num_classes, attack_steps=args.attack_steps, amp=not args.no_amp,
+    )
+    return make_trainer(recipe_path, overrides, workdir / recipe_path.stem)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -130,26 +93,25 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        arch = toml_table(args.teacher)
-        teacher = ad.create_model(arch.pop("kind"), num_classes=args.num_classes, in_chans=3, **arch)
-        teacher_path = workdir / "teacher.safetensors"
-        save_weights(teacher_path, teacher)
+        teacher_path = save_random_teacher(args.teacher, args.num_classes, workdir / "teacher.safetensors")
         trainers = {
-            "base": make_trainer(RECIPES / f"{args.base}.toml", args, teacher_path, workdir),
-            "igdm": make_trainer(RECIPES / f"{args.base}+igdm.toml", args, teacher_path, workdir),
+            "base": trainer_for(RECIPES / f"{args.base}.toml", args, teacher_path, workdir),
+            "igdm": trainer_for(RECIPES / f"{args.base}+igdm.toml", args, teacher_path, workdir),
         }
         device = trainers["base"].device
-        batches = {k: next(iter(t.train_loader)) for k, t in trainers.items()}
+        steps = {}
         for key, trainer in trainers.items():
-            time_steps(trainer, batches[key], args.warmup, device)
+            x, y = next(iter(trainer.train_loader))
+            steps[key] = lambda t=trainer, x=x, y=y: t.train_step(x, y, last_epoch(t), lr=0.01)
+            time_block(steps[key], args.warmup, device)
         times: dict[str, list[float]] = {"base": [], "igdm": []}
         for _ in range(args.rounds):
-            for key, trainer in trainers.items():
-                times[key].append(time_steps(trainer, batches[key], args.steps, device))
+            for key in trainers:
+                times[key].append(time_block(steps[key], args.steps, device)[0])
     base, igdm = statistics.median(times["base"]), statistics.median(times["igdm"])
     result = {
         "base": args.base, "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "device_name": hardware(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(), "student": args.student, "teacher": args.teacher,
         "batch_size": args.batch_size, "image_size": args.image_size, "attack_steps": args.attack_steps,
         "amp": device.type == "cuda" and not args.no_amp,
