@@ -108,6 +108,7 @@ class Hyper:
     weight_decay: float = 5e-4
     nesterov: bool = False
     amp: bool = False
+    cuda_graphs: bool = False  # compiled models replay CUDA graphs
     teacher_points: tuple[float, ...] = field(default=())
 
 
@@ -127,6 +128,8 @@ def kl(target_logits: Tensor, input_logits: Tensor, reduction: str, target_eps: 
 def plain_step(student: nn.Module, teacher: nn.Module | None, optimizer: torch.optim.Optimizer, h: Hyper,
                x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
     """One training step, written out: attack, teacher outputs, loss, update. Returns the loss."""
+    if h.cuda_graphs:  # a compiled model's outputs stay valid until the next step begins
+        torch.compiler.cudagraph_mark_step_begin()
     autocast = torch.autocast("cuda", torch.bfloat16, enabled=h.amp and x.device.type == "cuda")
     b = x.shape[0]
     t_out: dict[float, Tensor] = {}  # teacher logits at x + c·δ, by c
@@ -258,6 +261,7 @@ def hyper_from(trainer) -> Hyper:
         attack=attack.name, eps=a.eps, step_size=a.step_size, steps=a.steps, start=a.start,
         start_std=a.start_std, clamp_start=a.clamp_start, objective=objective.name,
         momentum=opt.momentum, weight_decay=opt.weight_decay, nesterov=opt.nesterov, amp=trainer.amp,
+        cuda_graphs=trainer.cuda_graphs,
         teacher_points=tuple(dict.fromkeys(float(c) for c in points)), **fields,
     )
 

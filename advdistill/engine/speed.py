@@ -22,6 +22,11 @@ def compile_model(model: nn.Module, mode: str) -> nn.Module:
     return torch.compile(model, mode=None if mode == "default" else mode, dynamic=False)
 
 
+def uses_cuda_graphs(device: torch.device, mode: str, compiled: bool) -> bool:
+    """Whether compiled models replay CUDA graphs (the modes that use them, on CUDA)."""
+    return compiled and device.type == "cuda" and mode in ("reduce-overhead", "max-autotune")
+
+
 def optimizer_options(impl: str) -> dict[str, Any]:
     """Keyword arguments selecting the optimizer's implementation (``foreach`` / ``fused``)."""
     return dict(_OPTIMIZER_OPTIONS[impl])

@@ -36,7 +36,7 @@ from advdistill.engine.checkpoint import (
 from advdistill.engine.context import StepContext
 from advdistill.engine.data import InMemoryLoader, epoch_seed
 from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
-from advdistill.engine.speed import BF16Teacher, compile_model, optimizer_options
+from advdistill.engine.speed import BF16Teacher, compile_model, optimizer_options, uses_cuda_graphs
 from advdistill.errors import CheckpointError, TrainingError
 from advdistill.interfaces import Progress
 from advdistill.recipe import Recipe, validate_for_training
@@ -174,6 +174,8 @@ class Trainer:
         if cfg.cudnn_benchmark and cuda:
             torch.backends.cudnn.benchmark = True
         student = compile_model(self.student, cfg.compile_mode) if cfg.compile else self.student
+        # CUDA graphs keep a step's outputs until the next step is marked (StepContext caches them)
+        self.cuda_graphs = uses_cuda_graphs(self.device, cfg.compile_mode, cfg.compile or cfg.compile_teacher)
         teacher = self.teacher
         if teacher is not None and cfg.teacher_bf16 and cuda:
             teacher = BF16Teacher(teacher)
@@ -288,6 +290,8 @@ class Trainer:
         self, x: torch.Tensor, y: torch.Tensor, progress: Progress, lr: float
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One optimizer step (DESIGN §3); returns the detached loss and the logged terms."""
+        if self.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         ctx = StepContext(x, y, student=self.forward_student, teacher=self.step_teacher, progress=progress)
         # 1) inner maximization; the student's BN mode follows train.attack_bn (eval = official codes)
         with module_mode(self.student, self.cfg.attack_bn == "train"), autocast(self.device, self.amp):
