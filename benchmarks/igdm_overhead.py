@@ -13,6 +13,7 @@ Examples::
     python benchmarks/igdm_overhead.py --preset cpu-small            # seconds on 2 CPU cores
     python benchmarks/igdm_overhead.py --device cuda --base adaad    # ResNet-18 student, WRN-28-10 teacher
     python benchmarks/igdm_overhead.py --device cuda --base rslad --batch-size 256 --json
+    python benchmarks/igdm_overhead.py --device cuda --base adaad --set train.compile=true
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=count(1),
                         help="torch CPU threads (cpu-small: 1, far less sensitive to other load)")
     parser.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA (the recipes use it)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a recipe override for both, e.g. train.compile=true (repeatable)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     args = parser.parse_args(argv)
     for key, value in PRESETS[args.preset].items():
@@ -83,7 +86,7 @@ def trainer_for(recipe_path: Path, args: argparse.Namespace, teacher_path: Path,
         device=args.device, batch_size=args.batch_size, image_size=args.image_size,
         num_classes=args.num_classes, attack_steps=args.attack_steps, amp=not args.no_amp,
     )
-    return make_trainer(recipe_path, overrides, workdir / recipe_path.stem)
+    return make_trainer(recipe_path, overrides + list(args.set), workdir / recipe_path.stem)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
         "device_name": hardware(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(), "student": args.student, "teacher": args.teacher,
         "batch_size": args.batch_size, "image_size": args.image_size, "attack_steps": args.attack_steps,
-        "amp": device.type == "cuda" and not args.no_amp,
+        "amp": device.type == "cuda" and not args.no_amp, "overrides": args.set,
         "base_ms_per_step": round(base * 1e3, 2), "igdm_ms_per_step": round(igdm * 1e3, 2),
         "ratio": round(igdm / base, 4), "overhead_percent": round((igdm / base - 1) * 100, 2),
         "rounds_ms": {k: [round(v * 1e3, 2) for v in vals] for k, vals in times.items()},
