@@ -108,7 +108,10 @@ class Trainer:
         self.attack_generator = torch.Generator(device=self.device)
         # the step's views of the models (speed settings); evaluation keeps the float32 eager ones
         self.attack_student, self.step_teacher = self._step_models()
-        # the loss forwards go through DDP (gradient averaging); attacks use the bare module
+        # compiled models replaying CUDA graphs keep a step's outputs until the next step is marked
+        self.cuda_graphs = uses_cuda_graphs(self.device, self.cfg.compile_mode,
+                                            self.cfg.compile or self.cfg.compile_teacher)
+        # the loss forwards go through DDP (gradient averaging); attacks use the module without it
         self.forward_student = self.attack_student
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -174,8 +177,6 @@ class Trainer:
         if cfg.cudnn_benchmark and cuda:
             torch.backends.cudnn.benchmark = True
         student = compile_model(self.student, cfg.compile_mode) if cfg.compile else self.student
-        # CUDA graphs keep a step's outputs until the next step is marked (StepContext caches them)
-        self.cuda_graphs = uses_cuda_graphs(self.device, cfg.compile_mode, cfg.compile or cfg.compile_teacher)
         teacher = self.teacher
         if teacher is not None and cfg.teacher_bf16 and cuda:
             teacher = BF16Teacher(teacher)
