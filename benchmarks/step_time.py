@@ -380,6 +380,7 @@ def run_one(name: str, recipe_path: Path, args: argparse.Namespace, workdir: Pat
             "peak_mib": round(memory[key].peak_bytes / 2**20, 1),
             "step_mib": round(memory[key].step_bytes / 2**20, 1),
             "rounds_ms": [round(t * 1e3, 3) for t in wall[key]],
+            "rounds_cpu_ms": [round(t * 1e3, 3) for t in cpu[key]],
         }
     if plain is not None:
         # each round's two blocks ran back to back under the same load: compare them pairwise
