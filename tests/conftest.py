@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from advdistill import hookimpl
+from advdistill.interfaces import ModelFactory
+
 
 @pytest.fixture(autouse=True)
 def _deterministic_single_thread():
@@ -29,6 +32,27 @@ class TinyNet(torch.nn.Module):
     def forward(self, x):
         h = torch.relu(self.bn(self.conv(x)))
         return self.fc(torch.nn.functional.adaptive_avg_pool2d(h, 4).flatten(1))
+
+
+class TinyNetFactory(ModelFactory):
+    """Builds TinyNet for the registry (a model plugin with no parameters)."""
+
+    def build(self, num_classes: int, in_chans: int) -> TinyNet:
+        return TinyNet(num_classes=num_classes, in_chans=in_chans)
+
+
+class TinyNetPlugin:
+    @hookimpl
+    def register_models(self, register):
+        register("tiny_bn_net", TinyNetFactory, summary="TinyNet (conv-BatchNorm-ReLU, pooled, linear), for tests")
+
+
+@pytest.fixture
+def tiny_bn_net(register_plugin):
+    """Registers the model ``tiny_bn_net`` (TinyNet: a BatchNorm CNN that runs and compiles in
+    moments) for the test's recipes; returns its builder ``(num_classes, in_chans) -> TinyNet``."""
+    register_plugin(TinyNetPlugin(), name="tiny_bn_net")
+    return TinyNetFactory().build
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-TINY = ["--device", "cpu", "--scale", "small", "--attack-steps", "2", "--warmup", "0", "--steps", "1",
+TINY = ["--device", "cpu", "--scale", "small", "--attack-steps", "1", "--warmup", "0", "--steps", "1",
         "--rounds", "2", "--batch-size", "4", "--json"]
-# a BatchNorm student (timm's test ResNet): the attack's eval mode and the losses' train mode matter
-BN_STUDENT = ["--student", '{kind = "timm", variant = "test_resnet"}']
+# a BatchNorm student: the attack's eval mode and the losses' train mode matter
+BN_STUDENT = ["--student", '{kind = "tiny_bn_net"}']
 
 
 def run(module, capsys, *args):
@@ -15,7 +15,7 @@ def run(module, capsys, *args):
     return code, json.loads(capsys.readouterr().out)
 
 
-def test_plain_loop_computes_the_framework_step_for_every_preset(benchmark_script, capsys):
+def test_plain_loop_computes_the_framework_step_for_every_preset(benchmark_script, capsys, tiny_bn_net):
     step_time = benchmark_script("step_time")
     code, summary = run(step_time, capsys, *BN_STUDENT)
     assert code == 0

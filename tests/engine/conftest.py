@@ -4,37 +4,20 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 import advdistill as ad
-from advdistill import hookimpl
 from advdistill.engine.checkpoint import save_weights
-from advdistill.interfaces import ModelFactory, Progress
-
-
-class TinyBNNet(ModelFactory):
-    """conv-BatchNorm-ReLU, pooled, linear: a BatchNorm student that compiles in seconds."""
-
-    def build(self, num_classes, in_chans):
-        return nn.Sequential(nn.Conv2d(in_chans, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
-                             nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, num_classes))
-
-
-class TinyBNPlugin:
-    @hookimpl
-    def register_models(self, register):
-        register("tiny_bn_net", TinyBNNet, summary="test model")
+from advdistill.interfaces import Progress
 
 
 @pytest.fixture
-def distill_steps(tiny_recipe, tmp_path, register_plugin):
+def distill_steps(tiny_recipe, tmp_path, tiny_bn_net):
     """``distill_steps(name, steps=1, **train)``: a Trainer, its losses and the student's weights
     after ``steps`` steps on one batch, from fixed seeds (``train`` adds [train] keys).
 
     AdaAD + IGDM with a BatchNorm student: the attack with the teacher in the loop and the student
     in eval mode, the batched teacher points, three student forwards in train mode.
     """
-    register_plugin(TinyBNPlugin(), name="tiny_bn")
     torch.manual_seed(5)
     teacher_arch = {"kind": "small_cnn", "widths": [6], "hidden": 8}
     save_weights(tmp_path / "teacher.safetensors", ad.create_model("small_cnn", num_classes=4, in_chans=1,
@@ -73,9 +56,3 @@ def assert_same_steps():
             assert torch.allclose(weights_a[key].float(), weights_b[key].float(), rtol=rtol, atol=atol), key
 
     return check
-
-
-@pytest.fixture
-def tiny_bn_net():
-    """``tiny_bn_net(num_classes, in_chans)``: a fresh TinyBNNet."""
-    return TinyBNNet().build

@@ -55,7 +55,7 @@ def test_optimizer_impl_selects_the_implementation_and_keeps_the_result(distill_
 
 def test_bf16_teacher_computes_what_autocast_computes_and_leaves_the_teacher_alone(tiny_bn_net):
     torch.manual_seed(0)
-    teacher = tiny_bn_net(num_classes=10, in_chans=3).eval().requires_grad_(False)
+    teacher = tiny_bn_net(10, 3).eval().requires_grad_(False)
     before = copy.deepcopy(teacher.state_dict())
     fast = speed.BF16Teacher(teacher)
     x = torch.rand(4, 3, 8, 8)
