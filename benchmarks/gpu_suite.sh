@@ -10,8 +10,9 @@
 #   steps-eager       benchmarks/step_time.py, the four presets with the paper's models (ResNet-18
 #                     student, DMWideResNet-28-10 teacher, batch 128, 10 attack steps), the recipes'
 #                     defaults (bf16 autocast, channels-last, eager): ms/step, s/epoch, framework/plain ratio
-#   steps-fast        the same with every speed setting on: compile student + teacher in mode
-#                     "reduce-overhead" (CUDA graphs), bf16 teacher, fused SGD, cudnn.benchmark
+#   steps-fast-*      the same, one preset per step, with every speed setting on: compile student +
+#                     teacher in mode "reduce-overhead" (CUDA graphs), bf16 teacher, fused SGD,
+#                     cudnn.benchmark (pgd_at and adaad+igdm first, the other two after the AutoAttack steps)
 #   pytest-cuda       pytest -m cuda (compiled vs eager steps, bf16 teacher, no host syncs, ...)
 #   igdm-adaad/rslad  benchmarks/igdm_overhead.py on the teacher-heavy bases (target: IGDM <= 1.05x)
 #   aa-resnet18/wrn   benchmarks/autoattack_time.py: standard AutoAttack on 10,000 images (worst case)
@@ -60,14 +61,14 @@ mapfile -t CUDA_TESTS < <(grep -rlE "pytest\.mark\.cuda" tests examples --includ
 if [[ $MODE == smoke ]]; then
     export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
     STEP=(--device cpu --scale small --attack-steps 1 --warmup 0 --steps 1 --rounds 1 --threads 1)
-    COMPILED_PRESETS=(--preset pgd_at)
+    FAST_PRESETS=(pgd_at)
     IGDM=(--preset cpu-small --attack-steps 1 --warmup 0 --steps 1 --rounds 1)
     AA_RN18=(--model small --device cpu --n 8 --fractions 0.01 0.02 --threads 1)
     AA_WRN=(--model small --device cpu --n 8 --fractions 0.01 0.02 --threads 1)
     PYTEST=(-m pytest -m cuda --collect-only -q -p no:cacheprovider "${CUDA_TESTS[@]}")
 else
     STEP=(--device cuda --warmup 3 --steps 5 --rounds 3)
-    COMPILED_PRESETS=(--preset all)
+    FAST_PRESETS=(pgd_at adaad+igdm rslad+igdm adaad+igdm-no-tin)
     IGDM=(--preset gpu --warmup 3 --steps 5 --rounds 3)
     AA_RN18=(--model resnet18 --device cuda)
     AA_WRN=(--model wrn-28-10 --device cuda)
@@ -137,12 +138,19 @@ fi
 # -- the steps, most important first -------------------------------------------------------------
 ST=(benchmarks/step_time.py --json)
 run_step steps-eager 180 "$PYTHON" "${ST[@]}" "${STEP[@]}" --preset all
-run_step steps-fast 330 "$PYTHON" "${ST[@]}" "${STEP[@]}" "${COMPILED_PRESETS[@]}" "${FAST[@]}"
+# one process per preset, so that a preset that compiles too long does not cost the others' results
+# (Inductor's on-disk cache makes the later ones compile faster)
+run_step "steps-fast-${FAST_PRESETS[0]}" 180 "$PYTHON" "${ST[@]}" "${STEP[@]}" --preset "${FAST_PRESETS[0]}" "${FAST[@]}"
+run_step "steps-fast-${FAST_PRESETS[1]:-adaad+igdm}" 180 "$PYTHON" "${ST[@]}" "${STEP[@]}" \
+    --preset "${FAST_PRESETS[1]:-adaad+igdm}" "${FAST[@]}"
 run_step pytest-cuda 240 "$PYTHON" "${PYTEST[@]}"
 run_step igdm-adaad 90 "$PYTHON" benchmarks/igdm_overhead.py --json "${IGDM[@]}" --base adaad
 run_step igdm-rslad 90 "$PYTHON" benchmarks/igdm_overhead.py --json "${IGDM[@]}" --base rslad
 run_step aa-resnet18 120 "$PYTHON" benchmarks/autoattack_time.py --json "${AA_RN18[@]}"
 run_step aa-wrn-28-10 240 "$PYTHON" benchmarks/autoattack_time.py --json "${AA_WRN[@]}"
+for preset in "${FAST_PRESETS[@]:2}"; do
+    run_step "steps-fast-$preset" 150 "$PYTHON" "${ST[@]}" "${STEP[@]}" --preset "$preset" "${FAST[@]}"
+done
 run_step steps-cheap 150 "$PYTHON" "${ST[@]}" "${STEP[@]}" --preset all "${CHEAP[@]}"
 run_step steps-compile 240 "$PYTHON" "${ST[@]}" "${STEP[@]}" --preset pgd_at --preset adaad+igdm "${COMPILE[@]}"
 run_step knob-teacher-bf16 90 "$PYTHON" "${ST[@]}" "${STEP[@]}" --preset adaad+igdm --set train.teacher_bf16=true

@@ -20,8 +20,9 @@ def dry_run() -> dict[str, list[str]]:
 
 def test_every_step_is_listed_and_its_options_parse(benchmark_script):
     steps = dry_run()
-    assert list(steps)[:7] == ["steps-eager", "steps-fast", "pytest-cuda", "igdm-adaad", "igdm-rslad",
-                               "aa-resnet18", "aa-wrn-28-10"]
+    assert list(steps)[:8] == ["steps-eager", "steps-fast-pgd_at", "steps-fast-adaad+igdm", "pytest-cuda",
+                               "igdm-adaad", "igdm-rslad", "aa-resnet18", "aa-wrn-28-10"]
+    assert {"steps-fast-rslad+igdm", "steps-fast-adaad+igdm-no-tin", "steps-cheap"} <= set(steps)
     parsed = 0
     for name, command in steps.items():
         python, script, *args = command
@@ -35,7 +36,7 @@ def test_every_step_is_listed_and_its_options_parse(benchmark_script):
         module.parse_args(args)  # exits (SystemExit) on an unknown option or a bad value
         parsed += 1
     assert parsed == len(steps) - 1
-    fast = steps["steps-fast"]
+    fast = steps["steps-fast-pgd_at"]
     for key in ("compile", "compile_teacher", "teacher_bf16", "cudnn_benchmark"):
         assert f"train.{key}=true" in fast
     assert "train.compile_mode=reduce-overhead" in fast and "train.optimizer_impl=fused" in fast
