@@ -92,17 +92,23 @@ class StepContext:
             self.teacher_logits(*coeffs)
 
     def _logits(self, model: nn.Module, cache: dict[float, Tensor], coeffs: tuple, grad: bool) -> Any:
-        coeffs = tuple(float(c) for c in coeffs)
+        # called several times per training step: the common cases (one point, cached) stay cheap
         missing = [c for c in dict.fromkeys(coeffs) if c not in cache]
         if missing:
             inputs = [self.point(c) for c in missing]
             batch = inputs[0] if len(inputs) == 1 else torch.cat(inputs)
-            with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            if grad and torch.is_grad_enabled():
                 out = model(batch).float()
-            for c, logits in zip(missing, out.split(self.x.shape[0])):
-                cache[c] = logits
-        result = tuple(cache[c] for c in coeffs)
-        return result[0] if len(result) == 1 else result
+            else:
+                with torch.no_grad():
+                    out = model(batch).float()
+            if len(missing) == 1:
+                cache[missing[0]] = out
+            else:
+                cache.update(zip(missing, out.split(self.x.shape[0])))
+        if len(coeffs) == 1:
+            return cache[coeffs[0]]
+        return tuple(cache[c] for c in coeffs)
 
     def log(self, name: str, value: Tensor) -> None:
         """Record a detached loss term for the log (no host synchronisation)."""
