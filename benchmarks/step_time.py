@@ -217,10 +217,6 @@ class Unsupported(Exception):
     """The recipe uses something the plain loop does not write out."""
 
 
-def _constant(value: Any, progress) -> float:
-    return float(value(progress)) if callable(value) else float(value)
-
-
 def hyper_from(trainer) -> Hyper:
     """The plain loop's numbers for ``trainer``'s recipe; :class:`Unsupported` for other methods."""
     recipe, cfg, progress = trainer.recipe, trainer.cfg, last_epoch(trainer)
@@ -330,13 +326,13 @@ def check(trainer, plain, x, y, progress) -> dict[str, Any]:
 
 
 def run_one(name: str, recipe_path: Path, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    torch.manual_seed(0)  # the same random teacher and student whichever presets run before
     teacher_path = save_random_teacher(args.teacher, args.num_classes, workdir / f"{name}-teacher.safetensors")
     overrides = synthetic_overrides(
         recipe_path, student=args.student, teacher_path=teacher_path, teacher_arch=args.teacher,
         device=args.device, batch_size=args.batch_size, image_size=args.image_size,
         num_classes=args.num_classes, attack_steps=args.attack_steps, amp=not args.no_amp,
     ) + list(args.set)
-    torch.manual_seed(0)
     trainer = make_trainer(recipe_path, overrides, workdir / name)
     device = trainer.device
     x, y = next(iter(trainer.train_loader))
