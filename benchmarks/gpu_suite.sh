@@ -27,7 +27,8 @@
 #   pip download --no-deps pyautoattack -d wheels/
 # (add any other package the image lacks: the suite names them and stops before running anything).
 # Output: SUITE_OUT (default runs/gpu-suite-<date>-<time>/): status.tsv, <step>.json / <step>.log,
-# env.log and summary.md (the table, also printed at the end).
+# env.log and summary.md (the table, also printed at the end); the compiled kernels are cached in
+# <out>/inductor-cache unless TORCHINDUCTOR_CACHE_DIR is set.
 set -uo pipefail
 
 MODE=gpu
@@ -47,8 +48,14 @@ if [[ -z "${PYTHON:-}" ]]; then
 fi
 OUT="${SUITE_OUT:-runs/gpu-suite-$(date +%Y%m%d-%H%M%S)}"
 BUDGET="${SUITE_BUDGET_S:-600}"
-mkdir -p "$OUT"
-: > "$OUT/status.tsv"
+if [[ $MODE != dry ]]; then
+    mkdir -p "$OUT"
+    OUT=$(cd "$OUT" && pwd)
+    : > "$OUT/status.tsv"
+    # the suite's own compilation cache: a step stopped at its time limit can leave a half-written
+    # kernel library behind, which would break every later step that needs the same kernel
+    export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-$OUT/inductor-cache}"
+fi
 START=$SECONDS
 
 # -- settings per mode ------------------------------------------------------------------------
@@ -95,7 +102,10 @@ run_step() {
     timeout --signal=INT --kill-after=20 "$limit" "$@" > "$OUT/$name.json" 2> "$OUT/$name.log"
     rc=$?
     cat "$OUT/$name.json" >> "$OUT/$name.log"
-    ((rc == 124 || rc == 137)) && note="time limit reached"
+    if ((rc == 124 || rc == 137)); then
+        note="time limit reached"
+        find "$TORCHINDUCTOR_CACHE_DIR" -name "*.so" -size 0 -delete 2> /dev/null
+    fi
     printf '%s\t%s\t%s\t%s\n' "$name" "$rc" "$((SECONDS - t0))" "$note" >> "$OUT/status.tsv"
     echo "   exit $rc after $((SECONDS - t0))s ${note}"
 }
