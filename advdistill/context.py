@@ -97,17 +97,25 @@ class StepContext:
     def _logits(
         self, model: nn.Module, cache: dict[float, Tensor], coeffs: tuple, *, grad: bool, batched: bool
     ) -> Any:
-        coeffs = tuple(float(c) for c in coeffs)
+        # called several times per training step: the common cases (one point, cached) stay cheap
         missing = [c for c in dict.fromkeys(coeffs) if c not in cache]
-        groups = [missing] if batched and missing else [[c] for c in missing]
-        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-            for group in groups:
+        if missing:
+            track = grad and torch.is_grad_enabled()
+            for group in ([missing] if batched else [[c] for c in missing]):
                 inputs = [self.point(c) for c in group]
-                out = model(inputs[0] if len(inputs) == 1 else torch.cat(inputs)).float()
-                for c, logits in zip(group, out.split(self.x.shape[0])):
-                    cache[c] = logits
-        result = tuple(cache[c] for c in coeffs)
-        return result[0] if len(result) == 1 else result
+                batch = inputs[0] if len(inputs) == 1 else torch.cat(inputs)
+                if track:
+                    out = model(batch).float()
+                else:
+                    with torch.no_grad():
+                        out = model(batch).float()
+                if len(group) == 1:
+                    cache[group[0]] = out
+                else:
+                    cache.update(zip(group, out.split(self.x.shape[0])))
+        if len(coeffs) == 1:
+            return cache[coeffs[0]]
+        return tuple(cache[c] for c in coeffs)
 
     def log(self, name: str, value: Tensor) -> None:
         """Record a detached loss term for the log (no host synchronisation)."""

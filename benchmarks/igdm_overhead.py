@@ -13,6 +13,7 @@ Examples::
     python benchmarks/igdm_overhead.py --preset cpu-small            # seconds on 2 CPU cores
     python benchmarks/igdm_overhead.py --device cuda --base adaad    # ResNet-18 student, WRN-28-10 teacher
     python benchmarks/igdm_overhead.py --device cuda --base rslad --batch-size 256 --json
+    python benchmarks/igdm_overhead.py --device cuda --base adaad --set train.compile=true
 """
 
 from __future__ import annotations
@@ -22,17 +23,22 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-import advdistill as ad
-from advdistill.engine.checkpoint import save_weights
-from advdistill.interfaces import Progress
-from advdistill.recipe.loading import load_chain
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _shared import (
+    RECIPES,
+    count,
+    hardware,
+    last_epoch,
+    make_trainer,
+    save_random_teacher,
+    synthetic_overrides,
+    time_block,
+)
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "cifar10" / "resnet18"
 BASES = ("pgd_at", "trades", "mart", "ard", "iad", "rslad", "adaad")
 
 PRESETS = {
@@ -45,16 +51,6 @@ PRESETS = {
                   "batch_size": 16, "image_size": 16, "num_classes": 10,
                   "warmup": 2, "steps": 3, "rounds": 5, "threads": 1},
 }
-
-
-def count(minimum: int):
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
-        return value
-
-    return parse
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=count(1),
                         help="torch CPU threads (cpu-small: 1, far less sensitive to other load)")
     parser.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA (the recipes use it)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a recipe override for both, e.g. train.compile=true (repeatable)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     args = parser.parse_args(argv)
     for key, value in PRESETS[args.preset].items():
@@ -82,45 +80,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def toml_table(text: str) -> dict:
-    import tomllib
-
-    return tomllib.loads(f"v = {text}")["v"]
-
-
-def make_trainer(recipe_path: Path, args: argparse.Namespace, teacher_path: Path, workdir: Path):
-    from advdistill.engine.trainer import Trainer
-
-    overrides = [
-        f"data={{kind = \"synthetic\", n_train = {args.batch_size}, n_test = {args.batch_size}, "
-        f"num_classes = {args.num_classes}, image_size = {args.image_size}}}",
-        f"student={args.student}",
-        f"train.device={args.device}", f"train.batch_size={args.batch_size}", "train.drop_last=false",
-        f"train.amp={'false' if args.no_amp else 'true'}", "eval.at_end=false",
-        f"attack.steps={args.attack_steps}",
-    ]
-    if "teacher" in load_chain(recipe_path)[0]:
-        overrides.append(
-            f'teacher={{kind = "checkpoint", path = "{teacher_path.as_posix()}", model = {args.teacher}}}'
-        )
-    recipe = ad.load_recipe(recipe_path, overrides)
-    return Trainer(recipe, workdir / recipe_path.stem)
-
-
-def time_steps(trainer, batch, n: int, device: torch.device) -> float:
-    """Seconds per step over ``n`` steps (synchronised on CUDA)."""
-    if n == 0:
-        return 0.0
-    x, y = batch
-    progress = Progress(trainer.cfg.epochs, trainer.cfg.epochs, 0, 1)  # the last epoch: every term on
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    for _ in range(n):
-        trainer.train_step(x, y, progress, lr=0.01)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - start) / n
+def trainer_for(recipe_path: Path, args: argparse.Namespace, teacher_path: Path, workdir: Path):
+    overrides = synthetic_overrides(
+        recipe_path, student=args.student, teacher_path=teacher_path, teacher_arch=args.teacher,
+        device=args.device, batch_size=args.batch_size, image_size=args.image_size,
+        num_classes=args.num_classes, attack_steps=args.attack_steps, amp=not args.no_amp,
+    )
+    return make_trainer(recipe_path, overrides + list(args.set), workdir / recipe_path.stem)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -130,29 +96,28 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        arch = toml_table(args.teacher)
-        teacher = ad.create_model(arch.pop("kind"), num_classes=args.num_classes, in_chans=3, **arch)
-        teacher_path = workdir / "teacher.safetensors"
-        save_weights(teacher_path, teacher)
+        teacher_path = save_random_teacher(args.teacher, args.num_classes, workdir / "teacher.safetensors")
         trainers = {
-            "base": make_trainer(RECIPES / f"{args.base}.toml", args, teacher_path, workdir),
-            "igdm": make_trainer(RECIPES / f"{args.base}+igdm.toml", args, teacher_path, workdir),
+            "base": trainer_for(RECIPES / f"{args.base}.toml", args, teacher_path, workdir),
+            "igdm": trainer_for(RECIPES / f"{args.base}+igdm.toml", args, teacher_path, workdir),
         }
         device = trainers["base"].device
-        batches = {k: next(iter(t.train_loader)) for k, t in trainers.items()}
+        steps = {}
         for key, trainer in trainers.items():
-            time_steps(trainer, batches[key], args.warmup, device)
+            x, y = next(iter(trainer.train_loader))
+            steps[key] = lambda t=trainer, x=x, y=y: t.train_step(x, y, last_epoch(t), lr=0.01)
+            time_block(steps[key], args.warmup, device)
         times: dict[str, list[float]] = {"base": [], "igdm": []}
         for _ in range(args.rounds):
-            for key, trainer in trainers.items():
-                times[key].append(time_steps(trainer, batches[key], args.steps, device))
+            for key in trainers:
+                times[key].append(time_block(steps[key], args.steps, device)[0])
     base, igdm = statistics.median(times["base"]), statistics.median(times["igdm"])
     result = {
         "base": args.base, "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "device_name": hardware(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(), "student": args.student, "teacher": args.teacher,
         "batch_size": args.batch_size, "image_size": args.image_size, "attack_steps": args.attack_steps,
-        "amp": device.type == "cuda" and not args.no_amp,
+        "amp": device.type == "cuda" and not args.no_amp, "overrides": args.set,
         "base_ms_per_step": round(base * 1e3, 2), "igdm_ms_per_step": round(igdm * 1e3, 2),
         "ratio": round(igdm / base, 4), "overhead_percent": round((igdm / base - 1) * 100, 2),
         "rounds_ms": {k: [round(v * 1e3, 2) for v in vals] for k, vals in times.items()},

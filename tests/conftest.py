@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+import advdistill as ad
+from advdistill import hookimpl
+from advdistill.engine.checkpoint import save_weights
+from advdistill.interfaces import ModelFactory, Progress
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +38,27 @@ class TinyNet(torch.nn.Module):
     def forward(self, x):
         h = torch.relu(self.bn(self.conv(x)))
         return self.fc(torch.nn.functional.adaptive_avg_pool2d(h, 4).flatten(1))
+
+
+class TinyNetFactory(ModelFactory):
+    """Builds TinyNet for the registry (a model plugin with no parameters)."""
+
+    def build(self, num_classes: int, in_chans: int) -> TinyNet:
+        return TinyNet(num_classes=num_classes, in_chans=in_chans)
+
+
+class TinyNetPlugin:
+    @hookimpl
+    def register_models(self, register):
+        register("tiny_bn_net", TinyNetFactory, summary="TinyNet (conv-BatchNorm-ReLU, pooled, linear), for tests")
+
+
+@pytest.fixture
+def tiny_bn_net(register_plugin):
+    """Registers the model ``tiny_bn_net`` (TinyNet: a BatchNorm CNN that runs and compiles in
+    moments) for the test's recipes; returns its builder ``(num_classes, in_chans) -> TinyNet``."""
+    register_plugin(TinyNetPlugin(), name="tiny_bn_net")
+    return TinyNetFactory().build
 
 
 @pytest.fixture
@@ -129,3 +159,74 @@ def paused_cli():
     for process in started:  # never leave a sleeping process behind
         if process.proc.poll() is None:
             process.kill()
+
+
+# -- engine: one distillation step from fixed seeds, to compare settings ------------------------
+
+@pytest.fixture
+def distill_steps(tiny_recipe, tmp_path, tiny_bn_net):
+    """``distill_steps(name, steps=1, **train)``: a Trainer, its losses and the student's weights
+    after ``steps`` steps on one batch, from fixed seeds (``train`` adds [train] keys).
+
+    AdaAD + IGDM with a BatchNorm student: the attack with the teacher in the loop and the student
+    in eval mode, the batched teacher points, three student forwards in train mode.
+    """
+    torch.manual_seed(5)
+    teacher_arch = {"kind": "small_cnn", "widths": [6], "hidden": 8}
+    save_weights(tmp_path / "teacher.safetensors", ad.create_model("small_cnn", num_classes=4, in_chans=1,
+                                                                   widths=[6], hidden=8))
+
+    def run(name, steps=1, **train):
+        from advdistill.engine.trainer import Trainer
+
+        torch.manual_seed(0)
+        recipe = tiny_recipe(
+            f"{name}.toml", student={"kind": "tiny_bn_net"},
+            teacher={"kind": "checkpoint", "path": str(tmp_path / "teacher.safetensors"), "model": teacher_arch},
+            attack={"kind": "adaad_kl", "steps": 2}, objective={"kind": "adaad"},
+            aux={"igdm": {"kind": "igdm", "alpha": 2.0}},
+            train={"epochs": 1, "batch_size": 16, "device": "cpu", **train},
+        )
+        trainer = Trainer(ad.load_recipe(recipe), tmp_path / name)
+        x, y = next(iter(trainer.train_loader))
+        trainer.attack_generator.manual_seed(7)
+        losses = [float(trainer.train_step(x, y, Progress(1, 1), 0.05)[0]) for _ in range(steps)]
+        weights = {k: v.detach().cpu().clone() for k, v in trainer.student.state_dict().items()}
+        return trainer, losses, weights
+
+    return run
+
+
+@pytest.fixture
+def assert_same_steps():
+    """``assert_same_steps(a, b, rtol)``: two ``distill_steps`` results agree, every loss and weight."""
+
+    def check(a, b, rtol: float, atol: float = 1e-6) -> None:
+        _, losses_a, weights_a = a
+        _, losses_b, weights_b = b
+        assert losses_a == pytest.approx(losses_b, rel=rtol)
+        for key in weights_a:
+            assert torch.allclose(weights_a[key].float(), weights_b[key].float(), rtol=rtol, atol=atol), key
+
+    return check
+
+
+# -- benchmarks/: the scripts are not a package; import them by path --------------------------
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def benchmark_script():
+    """``benchmark_script("step_time")``: the module of ``benchmarks/step_time.py``."""
+
+    def load(name: str):
+        if str(BENCHMARKS) not in sys.path:
+            sys.path.insert(0, str(BENCHMARKS))
+        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+        spec.loader.exec_module(module)
+        return module
+
+    return load

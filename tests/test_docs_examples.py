@@ -315,6 +315,11 @@ def test_shell_examples_name_real_commands(block, cli_runner, monkeypatch):
                 )
         elif words[0] == "python" and len(words) > 1 and words[1].endswith(".py"):
             assert (ROOT / words[1]).is_file(), f"{block.where}: {words[1]} does not exist"
+        elif words[0] == "bash" and len(words) > 1 and words[1].endswith(".sh"):
+            script = ROOT / words[1]
+            assert script.is_file(), f"{block.where}: {words[1]} does not exist"
+            for option in (w.partition("=")[0] for w in words[2:] if w.startswith("--")):
+                assert option in script.read_text(encoding="utf-8"), f"{block.where}: {words[1]} knows no {option}"
         else:
             pytest.fail(f"{block.where}: cannot check `{line}`; mark the block "
                         "`<!-- example: not run (the reason) -->` if it cannot run here")

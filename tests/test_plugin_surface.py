@@ -26,6 +26,8 @@ INTERNAL_USES = {
     "advdistill.val_split": "periodic_eval and the linearity callback read the validation split and refuse a run "
                             "without one with the core's own message",
     "advdistill.evaluation.teacher_audit": "`teacher audit` runs the audit that training runs at start",
+    "advdistill.evaluation.batching": "AutoAttack's batch size is chosen from free GPU memory by the evaluation's "
+                                      "own probe",
 }
 
 

@@ -41,6 +41,7 @@ from advdistill.engine.data import InMemoryLoader, epoch_seed
 from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
 from advdistill.engine.metrics_log import keep_records
 from advdistill.engine.recipe_change import aux_weight_keys, recipe_changes
+from advdistill.engine.speed import BF16Teacher, compile_model, optimizer_options, uses_cuda_graphs
 from advdistill.errors import CheckpointError, RecipeError, RunDirectoryError, TrainingError
 from advdistill.evaluation.teacher_audit import audit_for_training
 from advdistill.interfaces import Progress, RunState, StepInfo
@@ -147,8 +148,13 @@ class Trainer:
         if self.cfg.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, self.cfg.max_steps_per_epoch)
         self.attack_generator = torch.Generator(device=self.device)
-        # the loss forwards go through DDP (gradient averaging); attacks use the bare module
-        self.forward_student = torch.compile(self.student) if self.cfg.compile else self.student
+        # the step's views of the models (speed settings); evaluation keeps the float32 eager ones
+        self.attack_student, self.step_teacher = self._step_models()
+        # compiled models replaying CUDA graphs keep a step's outputs until the next step is marked
+        self.cuda_graphs = uses_cuda_graphs(self.device, self.cfg.compile_mode,
+                                            self.cfg.compile or self.cfg.compile_teacher)
+        # the loss forwards go through DDP (gradient averaging); attacks use the module without it
+        self.forward_student = self.attack_student
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -301,11 +307,25 @@ class Trainer:
         opt = self.recipe.optim
         params = [p for p in self.student.parameters() if p.requires_grad]
         lr0 = opt.lr(Progress(epoch=1, epochs=self.cfg.epochs))
+        impl = optimizer_options(self.cfg.optimizer_impl)
         if opt.kind == "sgd":
             return torch.optim.SGD(
-                params, lr=lr0, momentum=opt.momentum, weight_decay=opt.weight_decay, nesterov=opt.nesterov
+                params, lr=lr0, momentum=opt.momentum, weight_decay=opt.weight_decay, nesterov=opt.nesterov, **impl
             )
-        return torch.optim.AdamW(params, lr=lr0, betas=tuple(opt.betas), weight_decay=opt.weight_decay)
+        return torch.optim.AdamW(params, lr=lr0, betas=tuple(opt.betas), weight_decay=opt.weight_decay, **impl)
+
+    def _step_models(self) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+        """The student and teacher as the training step calls them: compiled / bf16 when asked."""
+        cfg, cuda = self.cfg, self.device.type == "cuda"
+        if cfg.cudnn_benchmark and cuda:
+            torch.backends.cudnn.benchmark = True
+        student = compile_model(self.student, cfg.compile_mode) if cfg.compile else self.student
+        teacher = self.teacher
+        if teacher is not None and cfg.teacher_bf16 and cuda:
+            teacher = BF16Teacher(teacher)
+        if teacher is not None and cfg.compile_teacher:
+            teacher = compile_model(teacher, cfg.compile_mode)
+        return student, teacher
 
     def _restore(self) -> None:
         last = self.ckpt_dir / "last.safetensors"
@@ -500,14 +520,17 @@ class Trainer:
         self, x: torch.Tensor, y: torch.Tensor, progress: Progress, lr: float
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One optimizer step (DESIGN §3); returns the detached loss and the logged terms."""
-        ctx = StepContext(x, y, student=self.forward_student, teacher=self.teacher, progress=progress)
+        if self.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        ctx = StepContext(x, y, student=self.forward_student, teacher=self.step_teacher, progress=progress)
         # 1) inner maximization; the student's BN mode follows train.attack_bn (eval = official codes)
         with module_mode(self.student, self.cfg.attack_bn == "train"), autocast(self.device, self.amp):
             x_adv = self.attack.perturb(
-                self.student, x, y, teacher=self.teacher, context=ctx, generator=self.attack_generator
+                self.attack_student, x, y, teacher=self.step_teacher, context=ctx, generator=self.attack_generator
             )
         ctx.set_adversarial(x_adv)
-        self.student.train()
+        if not self.student.training:  # module_mode restored the modes; this guards a stray eval()
+            self.student.train()
         with autocast(self.device, self.amp):
             # 2) every teacher output the losses read, in one batched no-grad forward
             ctx.prefetch_teacher(self.teacher_points)

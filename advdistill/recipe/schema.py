@@ -31,6 +31,10 @@ from advdistill.errors import PluginError, RecipeError, did_you_mean
 from advdistill.recipe.loading import Provenance
 
 SCHEMA_VERSION = 1
+#: ``[train] compile_mode``: torch.compile modes ("reduce-overhead" replays CUDA graphs)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+#: ``[train] optimizer_impl``: "auto" is PyTorch's choice (foreach on CUDA, a for-loop on CPU)
+OPTIMIZER_IMPLS = ("auto", "foreach", "fused", "for_loop")
 
 
 @define(frozen=True, kw_only=True)
@@ -71,8 +75,19 @@ class TrainConfig:
     best_metric: str = field(default="pgd", validator=instance_of(str))
     #: drop the last incomplete batch of each epoch
     drop_last: bool = field(default=True, validator=instance_of(bool))
-    #: torch.compile the student
+    # -- speed settings (docs/recipes.md, "Speed"); all off by default --------------------------
+    #: torch.compile the student (attack and loss forwards), static shapes
     compile: bool = field(default=False, validator=instance_of(bool))
+    #: the torch.compile mode of `compile` and `compile_teacher` ("reduce-overhead": CUDA graphs)
+    compile_mode: str = field(default="default", validator=one_of(*COMPILE_MODES))
+    #: torch.compile the teacher used by the training step
+    compile_teacher: bool = field(default=False, validator=instance_of(bool))
+    #: CUDA: the training step's teacher keeps bf16 conv/linear weights (evaluation keeps float32)
+    teacher_bf16: bool = field(default=False, validator=instance_of(bool))
+    #: the optimizer's implementation: "auto" (PyTorch's choice), "foreach", "fused", "for_loop"
+    optimizer_impl: str = field(default="auto", validator=one_of(*OPTIMIZER_IMPLS))
+    #: CUDA: torch.backends.cudnn.benchmark (autotuned convolution algorithms)
+    cudnn_benchmark: bool = field(default=False, validator=instance_of(bool))
     #: check the teacher at start (clean accuracy on 1,000 test images, PGD-20 on 100) and refuse a
     #: broken one (near chance, or below its published clean accuracy); the numbers go to metrics.jsonl
     audit_teacher: bool = field(default=True, validator=instance_of(bool))

@@ -150,13 +150,15 @@ class IterativeAttack(Attack):
         with no_param_grad(model, teacher):
             prepared = self.prepare(model, x, y, teacher, context)
             x_adv = self.random_start(x, generator, eps)
-            for _ in range(cfg.steps):
-                x_adv.requires_grad_(True)
-                with torch.enable_grad():
+            # gradients on for the whole loop (evaluation calls it under no_grad); the step itself
+            # builds no graph: x_adv is detached and the gradient needs none
+            with torch.enable_grad():
+                for _ in range(cfg.steps):
+                    x_adv.requires_grad_(True)
                     loss = self.loss(model, x_adv, y, prepared, teacher)
                     (grad,) = torch.autograd.grad(loss, [x_adv])
-                x_adv = x_adv.detach() + step_size * ascent_direction(grad, cfg.norm)
-                x_adv = project(x_adv, x, eps, cfg.norm).clamp(0.0, 1.0)
+                    x_adv = x_adv.detach() + step_size * ascent_direction(grad, cfg.norm)
+                    x_adv = project(x_adv, x, eps, cfg.norm).clamp(0.0, 1.0)
             if cfg.steps == 0:  # an unclamped random start must still honour the contract
                 x_adv = project(x_adv, x, eps, cfg.norm).clamp(0.0, 1.0)
         return x_adv.detach()

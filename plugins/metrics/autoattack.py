@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from advdistill.config import integer, one_of, optional, optional_float, positive_or_none, valid_seed
 from advdistill.errors import PluginError, did_you_mean
+from advdistill.evaluation.batching import auto_batch_size
 from advdistill.interfaces import Metric
 from advdistill_plugins.metrics.common import DEFAULT_EPS
 
@@ -70,7 +71,7 @@ class AutoAttackConfig:
     attacks: tuple[str, ...] | None = field(default=None, converter=_attack_names)
     #: None: the evaluation seed ([eval] seed)
     seed: int | None = field(default=None, validator=optional(valid_seed))
-    #: images per AutoAttack batch; None: the evaluation batch size
+    #: images per AutoAttack batch; None: chosen from free GPU memory on CUDA, the evaluation batch size on CPU
     batch_size: int | None = field(default=None, validator=_count)
     #: quick checks only: iterations of APGD, APGD-T and FAB (None: the package's, as the standard
     #: evaluation uses)
@@ -273,10 +274,11 @@ class AutoAttackMetric(Metric):
         """Per test image: still correctly classified after AutoAttack (bool, (N,))."""
         cfg = self.config
         x, y = ctx.tensors()
+        batch_size = cfg.batch_size or auto_batch_size(ctx.model, x, default=ctx.batch_size, n_examples=len(x))
         return run_autoattack(
             ctx.model, x, y, cfg, num_classes=ctx.num_classes(),
             seed=ctx.seed if cfg.seed is None else cfg.seed,
-            batch_size=cfg.batch_size or ctx.batch_size, device=ctx.device,
+            batch_size=batch_size, device=ctx.device,
             label=ctx.label or self.key, show_progress=ctx.show_progress,
         )
 

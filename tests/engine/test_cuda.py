@@ -61,3 +61,48 @@ def test_full_run_and_report_on_cuda(tiny_recipe, tmp_path):
     report = json.loads((run / "report.json").read_text())
     assert report["device"] == torch.cuda.get_device_name(0)
     assert 0 <= report["metrics"]["pgd2"] <= report["metrics"]["clean"] <= 100
+
+
+# -- the [train] speed settings on the GPU (docs/recipes.md, "Speed") --------------------------
+
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_compiled_steps_agree_with_eager(distill_steps, assert_same_steps, mode):
+    """Compiled student and teacher (Inductor; CUDA graphs with reduce-overhead, replayed from the
+    third call on) give the eager steps' losses and weights, float32, over four steps."""
+    train = {"device": "cuda", "amp": False}
+    eager = distill_steps("eager", steps=4, **train)
+    torch._dynamo.reset()
+    compiled = distill_steps(f"compiled-{mode}", steps=4, compile=True, compile_teacher=True, compile_mode=mode,
+                             **train)
+    assert_same_steps(eager, compiled, rtol=1e-3, atol=1e-4)
+
+
+def test_compiled_bf16_steps_stay_close_to_eager(distill_steps, assert_same_steps):
+    """With amp (bf16) the compiled step differs from eager by bf16 rounding only."""
+    eager = distill_steps("eager", steps=3, device="cuda")
+    torch._dynamo.reset()
+    compiled = distill_steps("compiled", steps=3, device="cuda", compile=True, compile_teacher=True)
+    assert_same_steps(eager, compiled, rtol=3e-2, atol=3e-3)
+
+
+def test_bf16_teacher_computes_what_amp_computes(distill_steps, assert_same_steps):
+    from advdistill.engine.speed import BF16Teacher
+
+    amp = distill_steps("amp", steps=2, device="cuda")
+    bf16 = distill_steps("bf16", steps=2, device="cuda", teacher_bf16=True)
+    trainer = bf16[0]
+    assert isinstance(trainer.step_teacher, BF16Teacher) and not isinstance(trainer.teacher, BF16Teacher)
+    assert all(p.dtype == torch.float32 for p in trainer.teacher.parameters())  # evaluation stays float32
+    assert_same_steps(amp, bf16, rtol=1e-2, atol=1e-3)
+
+
+def test_fused_sgd_and_cudnn_benchmark(distill_steps, assert_same_steps):
+    saved = torch.backends.cudnn.benchmark
+    try:
+        base = distill_steps("base", steps=2, device="cuda", amp=False)
+        fast = distill_steps("fast", steps=2, device="cuda", amp=False, optimizer_impl="fused",
+                             cudnn_benchmark=True)
+        assert torch.backends.cudnn.benchmark and fast[0].optimizer.defaults["fused"]
+    finally:
+        torch.backends.cudnn.benchmark = saved
+    assert_same_steps(base, fast, rtol=1e-3, atol=1e-4)
