@@ -11,5 +11,9 @@ def register_datasets(register):
              summary="CIFAR-10 from a local cifar-10-batches-py/ directory (python-pickle layout)")
     register("cifar100", "advdistill_plugins.datasets.cifar:CIFAR100",
              summary="CIFAR-100 from a local cifar-100-python/ directory (python-pickle layout)")
+    register("mnist", "advdistill_plugins.datasets.idx:MNIST",
+             summary="MNIST from the four idx files (raw or .gz) in a local directory")
+    register("fashion_mnist", "advdistill_plugins.datasets.idx:FashionMNIST",
+             summary="Fashion-MNIST from the four idx files (raw or .gz) in a local directory")
     register("synthetic", "advdistill_plugins.datasets.synthetic:Synthetic",
              summary="random class-dependent images for tests and benchmarks (not a real data set)")
