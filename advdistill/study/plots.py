@@ -34,8 +34,9 @@ def plot_scatter_with_errors(points: Sequence[Mapping[str, Any]], path: Path, ac
     fig, axes = _figure(2, 1, size=(5.0, 6.4))
     acc = [p["accuracy"]["mean"] for p in points]
     acc_err = [_err(p["accuracy"]) for p in points]
-    for ax, key, name in ((axes[0][0], "gc", "GC (cosine, higher is better)"),
-                          (axes[1][0], "gd", "GD (L2 distance, lower is better)")):
+    # fixed legend corners (where the usual trends leave room): "best" is slow with error bars
+    for ax, key, name, corner in ((axes[0][0], "gc", "GC (cosine, higher is better)", "lower right"),
+                                  (axes[1][0], "gd", "GD (L2 distance, lower is better)", "lower left")):
         x = [p[key]["mean"] for p in points]
         ax.errorbar(x, acc, xerr=[_err(p[key]) for p in points], yerr=acc_err, fmt="o", capsize=3, zorder=3)
         for xi, yi, p in zip(x, acc, points):
@@ -45,7 +46,7 @@ def plot_scatter_with_errors(points: Sequence[Mapping[str, Any]], path: Path, ac
             lo, hi = min(x), max(x)
             ax.plot([lo, hi], [line[0] * lo + line[1], line[0] * hi + line[1]], "--", color="C3",
                     label=f"least squares: slope {line[0]:.3g}")
-            ax.legend(fontsize="small")
+            ax.legend(fontsize="small", loc=corner)
         ax.set_xlabel(name)
         ax.set_ylabel(ACCURACY_LABELS.get(accuracy, accuracy))
         ax.grid(alpha=0.3)

@@ -256,15 +256,19 @@ def execute(runs: Sequence[PlannedRun], *, jobs: int = 1, echo: Echo = print,
         if after_each is not None:
             after_each()
 
+    def block(run: PlannedRun) -> None:
+        queue.remove(run)
+        failed = [n for n in run.needs if n in failed_setups]
+        run.outcome = BLOCKED
+        run.error = f"setup run {failed[0]} failed" if failed else "its setup runs did not finish"
+        echo(progress.line(run))
+
     try:
         while queue or running:
             # start what may start
             for run in list(queue):
-                blocked_by = [n for n in run.needs if n in failed_setups]
-                if blocked_by:
-                    queue.remove(run)
-                    run.outcome, run.error = BLOCKED, f"setup run {blocked_by[0]} failed"
-                    echo(progress.line(run))
+                if any(n in failed_setups for n in run.needs):
+                    block(run)
                     continue
                 if len(running) >= jobs or not all(n in finished_setups for n in run.needs):
                     continue
@@ -288,11 +292,8 @@ def execute(runs: Sequence[PlannedRun], *, jobs: int = 1, echo: Echo = print,
             if running:
                 time.sleep(0.2)
             elif queue and not any(all(n in finished_setups for n in r.needs) for r in queue):
-                # only runs waiting on setup runs that will never finish: block them
-                for run in queue:
-                    run.outcome, run.error = BLOCKED, "its setup runs did not finish"
-                    echo(progress.line(run))
-                queue.clear()
+                for run in list(queue):  # only runs waiting on setup runs that will never finish
+                    block(run)
     finally:
         for process in running.values():  # interrupted: stop our own workers, they resume next time
             process.terminate()

@@ -20,7 +20,7 @@ schema = 1
 name = "tiny"
 seeds = [0, 1]
 pairs = [["rslad", "rslad+igdm"]]
-metrics = ["clean", "pgd2", "gd", "gc"]
+metrics = ["clean", "pgd20", "gd", "gc"]
 set = ['teacher.path="{runs.teacher}/checkpoints/last.safetensors"']
 
 [setup.teacher]
@@ -41,7 +41,7 @@ def study_dir(tmp_path):
     folder = tmp_path / "study"
     folder.mkdir()
     teacher = copy.deepcopy(TINY_RECIPE)
-    teacher["eval"]["metrics"] = {"clean": {"kind": "clean"}, "pgd20": {"kind": "pgd", "steps": 2}}
+    teacher["eval"]["metrics"] = {"clean": {"kind": "clean"}, "pgd20": {"kind": "pgd", "steps": 20}}
     (folder / "teacher.toml").write_text(to_toml(teacher))
     student = to_toml({"schema": 1, **STUDENT})
     student += '\n[eval.metrics.grad_alignment]\nkind = "grad_alignment"\n'

@@ -47,7 +47,7 @@ def test_the_fixture_study_loads(study_dir):
     assert study.overrides == ('teacher.path="{runs.teacher}/checkpoints/last.safetensors"',)
     assert study.pairs == (("rslad", "rslad+igdm"),)
     assert study.setup["teacher"].recipe == study_dir / "teacher.toml" and study.setup["teacher"].seed is None
-    assert study.metrics == ("clean", "pgd2", "gd", "gc") and study.sweep is None
+    assert study.metrics == ("clean", "pgd20", "gd", "gc") and study.sweep is None
 
 
 def test_unknown_top_level_key_names_file_key_and_suggestion(study_dir):
