@@ -227,7 +227,8 @@ def study_command(study_file: Path, dry_run: bool, out: Path | None, jobs: int) 
     means with 95% t intervals, paired differences, McNemar tests, and plots. Finished runs are skipped."""
     from advdistill.study import run_study
 
-    run_study(study_file, out=out, jobs=jobs, dry_run=dry_run, echo=lambda line: click.echo(line, err=True))
+    # the listing is the answer of a dry run; progress lines go to stderr
+    run_study(study_file, out=out, jobs=jobs, dry_run=dry_run, echo=lambda line: click.echo(line, err=not dry_run))
 
 
 def main() -> None:

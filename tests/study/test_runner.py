@@ -144,3 +144,12 @@ def test_cli_reports_a_bad_study_file_without_a_traceback(study_dir, cli_runner)
     result = cli_runner("study", str(study_dir / "bad.toml"), "--dry-run", exit_code=2)
     assert "[cells.a]: unknown key 'sett'. Did you mean 'set'?" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_run_without_evaluation_at_the_end_is_evaluated(study_dir):
+    (study_dir / "noeval.toml").write_text(
+        'schema = 1\nseeds = [3]\n[cells.plain]\nrecipe = "teacher.toml"\nset = ["eval.at_end=false"]\n')
+    summary = run_study(study_dir / "noeval.toml", out=study_dir / "out", echo=lambda line: None)
+    report = json.loads((study_dir / "out" / "plain" / "seed3" / "report.json").read_text())
+    assert set(report["metrics"]) == {"clean", "pgd20"}
+    assert summary["cells"]["plain"]["metrics"]["clean"]["n"] == 1

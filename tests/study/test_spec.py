@@ -154,3 +154,12 @@ def test_toml_value_round_trips(value):
 def test_substitute_escapes_the_path_for_a_toml_string():
     (text,) = substitute(['teacher.path="{runs.t}/c.safetensors"'], {"t": Path('we"ird\\dir')})
     assert tomllib.loads(f"v = {text.partition('=')[2]}")["v"] == 'we"ird\\dir/c.safetensors'
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "studies").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_study_files_resolve(path):
+    from advdistill.study.runner import plan
+
+    study = load_study(path)
+    runs = plan(study, Path("/nonexistent/study-dir"))  # resolves every run's recipe
+    assert len(runs) == len(study.setup) + len(study.cells) * len(study.seeds)
