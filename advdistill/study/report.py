@@ -16,7 +16,7 @@ from advdistill.engine.checkpoint import atomic_write_text
 from advdistill.evaluation.report import DISPLAY
 from advdistill.study import stats
 from advdistill.study.records import PerExample, discordant, read_per_example, reported_checkpoint
-from advdistill.study.runner import DONE, PlannedRun, run_state
+from advdistill.study.runner import DONE, STATUS_TEXT, PlannedRun, run_state
 from advdistill.study.spec import DEFAULT_METRICS, Study
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,16 @@ def pooled_mcnemar(pairs: Sequence[tuple[int, PlannedRun, dict, PlannedRun, dict
     missing are listed under ``missing``; with none left the result has ``p_value`` None and a reason.
     """
     total_b = total_c = n_pairs = 0
-    per_seed, missing, without_metric = {}, {}, 0
+    per_seed, missing = {}, {}
+    all_files, metric_seen = True, False
     for seed, run_a, report_a, run_b, report_b in pairs:
         found = [records.get(run_a), records.get(run_b)]
         reason = next((r for r in found if isinstance(r, str)), None)
         if reason is not None:
             missing[str(seed)] = reason
+            all_files = False
             continue
+        metric_seen |= any(metric in outs for rec in found for outs in rec.outcomes.values())
         outcomes = []
         for run, report, rec in ((run_a, report_a, found[0]), (run_b, report_b, found[1])):
             checkpoint = reported_checkpoint(report, rec)
@@ -88,7 +91,6 @@ def pooled_mcnemar(pairs: Sequence[tuple[int, PlannedRun, dict, PlannedRun, dict
                 break
             outcomes.append((rec.index, outcome))
         if reason is not None:
-            without_metric += "no per-image record" in reason
             missing[str(seed)] = reason
             continue
         b, c, n = discordant(outcomes[0][0], outcomes[0][1], outcomes[1][0], outcomes[1][1])
@@ -98,7 +100,8 @@ def pooled_mcnemar(pairs: Sequence[tuple[int, PlannedRun, dict, PlannedRun, dict
         per_seed[str(seed)] = {"b": b, "c": c, "n": n}
         total_b, total_c, n_pairs = total_b + b, total_c + c, n_pairs + n
     if not per_seed:
-        return {"p_value": None, "per_image": without_metric < len(pairs),
+        # files present everywhere and none records the metric: it is not a per-image metric (GD, GC)
+        return {"p_value": None, "per_image": not (pairs and all_files and not metric_seen),
                 "reason": "; ".join(dict.fromkeys(missing.values())) or "no finished pair of runs",
                 "missing": missing}
     test = stats.mcnemar(total_b, total_c)
@@ -117,6 +120,7 @@ def summarize(study: Study, runs: Sequence[PlannedRun]) -> dict[str, Any]:
                 values[cell].setdefault(key, {})[seed] = float(value)
     present = {key for per_cell in values.values() for key in per_cell}
     metrics = list(study.metrics) if study.metrics is not None else [m for m in DEFAULT_METRICS if m in present]
+    unreported = [m for m in metrics if m not in present] if reports else []
 
     cells = {}
     for cell in study.cells:
@@ -161,6 +165,8 @@ def summarize(study: Study, runs: Sequence[PlannedRun]) -> dict[str, Any]:
         "study_file": str(study.path),
         "seeds": list(study.seeds),
         "metrics": metrics,
+        "unreported_metrics": unreported,
+        "reported_keys": sorted(present),
         "level": 0.95,
         "runs": [_run_entry(run, run.label in reports) for run in runs],
         "cells": cells,
@@ -228,8 +234,11 @@ def markdown(summary: Mapping[str, Any]) -> str:
     unfinished = [r for r in runs if r["state"] != DONE]
     if unfinished:
         lines += ["Not finished: " + ", ".join(
-            f"{r['label']} ({r.get('outcome') or r['state']}{': ' + r['error'] if r.get('error') else ''})"
+            f"{r['label']} ({r.get('outcome') or STATUS_TEXT[r['state']]}{': ' + r['error'] if r.get('error') else ''})"
             for r in unfinished), ""]
+    if summary.get("unreported_metrics"):
+        lines += [f"No finished run reports {', '.join(summary['unreported_metrics'])} "
+                  f"(reported keys: {', '.join(summary['reported_keys'])}).", ""]
     lines += ["## Cells", "", "| cell | seeds | " + " | ".join(_name(m) for m in metrics) + " |",
               "|---|---:|" + "---:|" * len(metrics)]
     for cell, row in summary["cells"].items():

@@ -122,6 +122,27 @@ def test_missing_records_are_not_an_error(metric_study):
     assert "n/a: rslad/seed0 has no per_example.safetensors" in markdown(summary)
 
 
+def test_a_metric_recorded_by_one_cell_only_gets_a_reason(metric_study):
+    study, runs = fabricate(metric_study)
+    for run in runs:
+        if run.cell == "rslad":  # AutoAttack records for rslad only
+            records = read_per_example(run.directory)
+            tensors = {"index": records.index, "last/pgd20": records.outcomes["last"]["pgd20"].to(torch.uint8),
+                       "last/autoattack": torch.ones(10, dtype=torch.uint8)}
+            save_file(tensors, str(run.directory / "per_example.safetensors"))
+    test = summarize(study, runs)["pairs"][0]["metrics"]["autoattack"]["mcnemar"]
+    assert test["p_value"] is None and test["per_image"] is True
+    assert "rslad+igdm/seed0: no per-image record of 'autoattack'" in test["reason"]
+
+
+def test_a_metric_no_run_reports_is_named(metric_study):
+    text = (metric_study / "study.toml").read_text().replace("pairs = ", 'metrics = ["pgd20", "autoattak"]\npairs = ')
+    (metric_study / "typo.toml").write_text(text)
+    study, runs = fabricate(metric_study, "typo.toml")
+    assert "No finished run reports autoattak (reported keys: autoattack, clean, gc, gd, pgd20)." in markdown(
+        summarize(study, runs))
+
+
 def test_one_seed_gives_no_interval(metric_study):
     text = (metric_study / "study.toml").read_text().replace("seeds = [0, 1]", "seeds = [0]")
     (metric_study / "one.toml").write_text(text)
@@ -138,7 +159,7 @@ def test_unfinished_runs_are_left_out_and_listed(metric_study):
     summary = summarize(study, runs)
     assert summary["cells"]["rslad"]["metrics"]["pgd20"]["n"] == 1
     assert summary["pairs"][0]["metrics"]["pgd20"]["differences"] == {"0": 3.0}
-    assert "Not finished: rslad/seed1 (new)" in markdown(summary)
+    assert "Not finished: rslad/seed1 (to run)" in markdown(summary)
 
 
 def test_written_files_and_plots(metric_study):
