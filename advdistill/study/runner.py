@@ -245,7 +245,7 @@ def execute(runs: Sequence[PlannedRun], *, jobs: int = 1, echo: Echo = print,
     finished_setups = {r.setup for r in runs if r.setup is not None and r.status == DONE}
     failed_setups: set[str] = set()
     queue = [r for r in runs if r.status != DONE]
-    running: dict[PlannedRun, subprocess.Popen | None] = {}
+    running: dict[PlannedRun, subprocess.Popen] = {}
 
     def settle(run: PlannedRun, ok: bool, error: str | None) -> None:
         run.seconds = time.perf_counter() - (run.started or time.perf_counter())
