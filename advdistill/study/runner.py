@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,8 @@ DONE, NEW, RESUME, CHANGED = "done", "new", "resume", "changed"
 #: how a run ended in this sitting
 FINISHED, FAILED, BLOCKED = "finished", "failed", "blocked"
 LOG_NAME = "run.log"
+#: held (flock) while a study trains the run, so that two studies never train one run at once
+LOCK_NAME = ".study.lock"
 
 
 @define(eq=False)  # identity: the scheduler keys its running processes by run
@@ -121,6 +126,35 @@ def plan(study: Study, out: str | Path | None = None) -> list[PlannedRun]:
 
 # -- executing one run --------------------------------------------------------------------------
 
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``<run_dir>/.study.lock`` (an advisory flock, POSIX) or raise StudyError if another process does."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no protection
+        yield
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK_NAME, "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            raise StudyError(
+                f"{run_dir} is being trained by another process ({holder}): is the study running elsewhere? "
+                "Left alone."
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def execute_run(recipe_path: Path, overrides: Sequence[str], run_dir: Path, *, resume: bool,
                 expect_hash: str | None = None) -> Path:
     """Train (or resume) one run through the public API; evaluate it if training wrote no report."""
@@ -132,9 +166,10 @@ def execute_run(recipe_path: Path, overrides: Sequence[str], run_dir: Path, *, r
             f"{run_dir}: the recipe now resolves to {recipe.hash}, but the study planned {expect_hash}; "
             f"was {recipe_path} edited while the study ran?"
         )
-    train(recipe, run_dir, resume=resume)
-    if not (run_dir / "report.json").exists():  # a recipe with eval.at_end = false
-        evaluate(run_dir)
+    with run_lock(run_dir):
+        train(recipe, run_dir, resume=resume)
+        if not (run_dir / "report.json").exists():  # a recipe with eval.at_end = false
+            evaluate(run_dir)
     return run_dir
 
 
@@ -263,6 +298,9 @@ def execute(runs: Sequence[PlannedRun], *, jobs: int = 1, echo: Echo = print,
         run.error = f"setup run {failed[0]} failed" if failed else "its setup runs did not finish"
         echo(progress.line(run))
 
+    # `kill` (SIGTERM) ends the study like Ctrl-C: its workers are stopped, not left running
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if on_main_thread else None
     try:
         while queue or running:
             # start what may start
@@ -302,7 +340,13 @@ def execute(runs: Sequence[PlannedRun], *, jobs: int = 1, echo: Echo = print,
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return progress
+
+
+def _exit_on_sigterm(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _run_in_process(run: PlannedRun) -> tuple[bool, str | None]:

@@ -153,3 +153,48 @@ def test_a_run_without_evaluation_at_the_end_is_evaluated(study_dir):
     report = json.loads((study_dir / "out" / "plain" / "seed3" / "report.json").read_text())
     assert set(report["metrics"]) == {"clean", "pgd20"}
     assert summary["cells"]["plain"]["metrics"]["clean"]["n"] == 1
+
+
+def test_a_run_another_process_trains_is_left_alone(study_dir, train_calls):
+    fcntl = pytest.importorskip("fcntl")
+    run_dir = study_dir / "out" / "rslad" / "seed1"
+    run_dir.mkdir(parents=True)
+    with open(run_dir / ".study.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("pid 12345\n")
+        held.flush()
+        with pytest.raises(StudyError, match=r"rslad/seed1: .*is being trained by another process \(pid 12345\)"):
+            run_study(study_dir / "study.toml", out=study_dir / "out", echo=lambda line: None)
+    assert ("rslad/seed1", False) not in train_calls and ("rslad+igdm/seed1", False) in train_calls
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_study_and_its_workers(study_dir):
+    """`kill` on a study with --jobs 2 ends its worker processes too; the next call resumes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # long enough runs that the study is still busy when it is killed
+    text = (study_dir / "study.toml").read_text().replace("set = ['", "set = ['train.epochs=50', '")
+    (study_dir / "study.toml").write_text(text)
+    out = study_dir / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    study = subprocess.Popen([sys.executable, "-m", "advdistill.cli", "study", str(study_dir / "study.toml"),
+                              "--out", str(out), "--jobs", "2"], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    locks = []
+    while time.time() < deadline and len(locks) < 2:  # wait until two student workers train
+        locks = [p for p in out.glob("rslad*/seed0/.study.lock") if p.read_text().strip()]
+        time.sleep(0.5)
+    assert len(locks) == 2, study.stderr.read() if study.poll() is not None else "workers never started"
+    pids = [int(p.read_text().split()[1]) for p in locks]
+    study.send_signal(signal.SIGTERM)
+    study.wait(timeout=60)
+    assert study.returncode != 0
+    time.sleep(1)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
