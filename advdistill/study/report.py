@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 STUDY_SCHEMA = 1
 #: report keys in percent (two decimals); every other metric gets three
 PERCENT = {"clean", "pgd20", "autoattack", "pgd_l1", "pgd_l2", "transfer_vmi_fgsm"}
+NO_RECORDS = "has no per_example.safetensors"
 METHOD_NAMES = {"exact": "exact binomial", "chi2_cc": "χ² with continuity correction"}
 
 
@@ -55,7 +56,7 @@ class _Records:
             try:
                 self._cache[run.directory] = read_per_example(run.directory)
             except FileNotFoundError:
-                self._cache[run.directory] = f"{run.label} has no per_example.safetensors"
+                self._cache[run.directory] = f"{run.label} {NO_RECORDS}"
             except (OSError, ValueError) as exc:
                 self._cache[run.directory] = f"{run.label}: {exc}"
         return self._cache[run.directory]
@@ -73,7 +74,7 @@ def pooled_mcnemar(pairs: Sequence[tuple[int, PlannedRun, dict, PlannedRun, dict
     all_files, metric_seen = True, False
     for seed, run_a, report_a, run_b, report_b in pairs:
         found = [records.get(run_a), records.get(run_b)]
-        reason = next((r for r in found if isinstance(r, str)), None)
+        reason = "; ".join(r for r in found if isinstance(r, str)) or None
         if reason is not None:
             missing[str(seed)] = reason
             all_files = False
@@ -102,11 +103,22 @@ def pooled_mcnemar(pairs: Sequence[tuple[int, PlannedRun, dict, PlannedRun, dict
     if not per_seed:
         # files present everywhere and none records the metric: it is not a per-image metric (GD, GC)
         return {"p_value": None, "per_image": not (pairs and all_files and not metric_seen),
-                "reason": "; ".join(dict.fromkeys(missing.values())) or "no finished pair of runs",
-                "missing": missing}
+                "reason": _reason(missing.values()) or "no finished pair of runs", "missing": missing}
     test = stats.mcnemar(total_b, total_c)
     return {**test.as_dict(), "per_image": True, "seeds": [int(s) for s in per_seed], "n_pairs": n_pairs,
             "per_seed": per_seed, "missing": missing}
+
+
+def _reason(reasons: Sequence[str]) -> str:
+    """One short sentence for why no seed could be tested; runs without records are counted, not listed."""
+    found = list(dict.fromkeys(part for r in reasons for part in r.split("; ")))
+    names = [part.removesuffix(f" {NO_RECORDS}") for part in found if part.endswith(NO_RECORDS)]
+    others = [part for part in found if not part.endswith(NO_RECORDS)]
+    parts = []
+    if names:
+        example = ", ".join(names[:2]) + (", ..." if len(names) > 2 else "")
+        parts.append(f"{len(names)} run{'s' if len(names) > 1 else ''} without per_example.safetensors ({example})")
+    return "; ".join(parts + others)
 
 
 def summarize(study: Study, runs: Sequence[PlannedRun]) -> dict[str, Any]:
