@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import advdistill as ad
 from advdistill.components import build_student, load_data
@@ -15,26 +14,18 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def clean_outcomes(run_dir):
-    """1 where the run's last checkpoint classifies the test image correctly (computed here, independently)."""
+    """1 where the checkpoint the run reports classifies the test image correctly (computed here, independently)."""
     recipe = ad.load_recipe(run_dir / "recipe.json")
+    report = json.loads((run_dir / "report.json").read_text())
     splits = load_data(recipe)
     model = build_student(recipe, splits.info)
-    load_weights(run_dir / "checkpoints" / "last.safetensors", model)
+    load_weights(report["checkpoint"]["path"], model)
     with torch.no_grad():
         predicted = model.eval()(splits.test_x.float() / 255).argmax(1)
-    return (predicted == splits.test_y).to(torch.uint8)
+    return predicted == splits.test_y
 
 
-def write_clean_records(run_dir):
-    """per_example.safetensors in the shared format, for evaluations that do not write it yet."""
-    outcomes = clean_outcomes(run_dir)
-    index = torch.arange(outcomes.shape[0], dtype=torch.int64)
-    meta = {"dataset": '"synthetic"', "split": '"test"', "n_examples": str(outcomes.shape[0]),
-            "checkpoints": '["last"]'}
-    save_file({"index": index, "last/clean": outcomes}, str(run_dir / "per_example.safetensors"), metadata=meta)
-    return outcomes
-
-
+@pytest.mark.slow  # ~25 s on the 2-core machine: five tiny trainings
 def test_tiny_study_end_to_end(study_dir):
     out = study_dir / "out"
     lines = []
@@ -56,29 +47,32 @@ def test_tiny_study_end_to_end(study_dir):
                                                            "1": reports["rslad", 1]["clean"]}
     gd = summary["pairs"][0]["metrics"]["gd"]
     assert gd["differences"]["1"] == pytest.approx(reports["rslad+igdm", 1]["gd"] - reports["rslad", 1]["gd"])
-    # no evaluation wrote per-example records: the test says n/a instead of failing
-    assert summary["pairs"][0]["metrics"]["clean"]["mcnemar"]["p_value"] is None
+    assert gd["mcnemar"]["p_value"] is None and gd["mcnemar"]["per_image"] is False
 
-    # with records, a second call trains nothing and pools the per-image test over both seeds
+    # the evaluations wrote per-example records: the per-image test pools both seeds' discordant
+    # images, here recomputed from the checkpoints themselves
     expected_b = expected_c = 0
     for seed in (0, 1):
-        first = write_clean_records(out / "rslad" / f"seed{seed}").bool()
-        second = write_clean_records(out / "rslad+igdm" / f"seed{seed}").bool()
+        first = clean_outcomes(out / "rslad" / f"seed{seed}")
+        second = clean_outcomes(out / "rslad+igdm" / f"seed{seed}")
         assert first.float().mean().item() * 100 == pytest.approx(reports["rslad", seed]["clean"])
         expected_b += int((first & ~second).sum())
         expected_c += int((~first & second).sum())
-    lines.clear()
-    summary = run_study(study_dir / "study.toml", out=out, echo=lines.append)
-    assert not any(line.startswith(("starting", "resuming")) for line in lines)
     test = summary["pairs"][0]["metrics"]["clean"]["mcnemar"]
     assert (test["b"], test["c"], test["n_pairs"], test["seeds"]) == (expected_b, expected_c, 64, [0, 1])
-    assert test["method"] == "exact"
+    assert test["method"] == "exact" and test["missing"] == {}
     text = (out / "study.md").read_text()
     assert "## rslad+igdm − rslad" in text and "exact binomial; b = " in text
     assert summary["plots"] == ["plots/gd_gc_vs_aa.png", "plots/paired_differences.png"]
     assert summary["scatter_accuracy"] == "pgd20"  # no AutoAttack in these recipes
     for name in summary["plots"]:
         assert (out / name).read_bytes().startswith(PNG)
+
+    # a second call trains nothing and gives the same summary
+    lines.clear()
+    again = run_study(study_dir / "study.toml", out=out, echo=lines.append)
+    assert not any(line.startswith(("starting", "resuming")) for line in lines)
+    assert again["pairs"] == summary["pairs"] and again["cells"] == summary["cells"]
 
 
 @pytest.mark.slow
