@@ -1,15 +1,16 @@
 """Every code example in the README, CONTRIBUTING.md and docs/ is executed, so that none can drift.
 
 - ```python blocks run, file by file in one namespace (as a doctest file), in a temporary working
-  directory that holds ``recipes`` and ``studies`` links to the shipped recipes and study files. A block whose first line is a
-  comment naming a ``.py`` file (``# my_package/alp.py``) is also written there, so that later blocks
-  can import it; every ``test_*`` function a block defines is called with the pytest fixtures its
-  parameters name (advdistill.testing's ``tiny_step``, ``tiny_recipe``, ...).
+  directory that holds ``recipes`` and ``studies`` links to the shipped recipes and study files.
+  A block whose first line is a comment naming a ``.py`` file (``# my_package/alp.py``) is also
+  written there, so that later blocks can import it; every ``test_*`` function a block defines is
+  called with the pytest fixtures its parameters name (advdistill.testing's ``tiny_step``,
+  ``tiny_recipe``, ...).
 - ```toml blocks parse. A complete recipe (with ``schema``) resolves, as the file its first-line
   comment names (``# recipes/cifar10/resnet18/x.toml``: its ``extends`` are read from the shipped
   recipes); a fragment whose tables are recipe tables resolves on top of a tiny recipe. A study
   file (with ``cells``) loads and every run it plans resolves, as the file its first-line comment
-  names (``# studies/x.toml``: its recipes are read from the shipped ones), else as a bundled-recipe user.
+  names (``# studies/x.toml``: its recipes are read from the shipped ones).
 - ```bash blocks (and ``advdistill`` lines of unlabelled blocks): each ``advdistill`` command line is
   parsed against the real click commands (an unknown command or option fails); the cheap ones with
   no placeholder (``plugins``, ``recipe show/check/keys``, ``teacher list``, ``--help``) really run.
