@@ -1,8 +1,8 @@
 """Studies: a grid of recipes × seeds with means, confidence intervals and paired tests (`advdistill study`).
 
 ``run_study(path)`` is what the command does; the pieces are :mod:`.spec` (the study file),
-:mod:`.runner` (planning and running), :mod:`.report` (study.json / study.md), :mod:`.plots`
-and :mod:`.stats`. docs/studies.md documents the file format and every statistic.
+:mod:`.runner` (planning and running), :mod:`.report` (study.json / study.md) and :mod:`.plots`;
+the statistics are :mod:`advdistill.stats`. docs/studies.md documents the file format and every statistic.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from advdistill import stats
 from advdistill.evaluation.report import DISPLAY
 from advdistill.io import atomic_write_text
-from advdistill.study import stats
 from advdistill.study.records import PerExample, discordant, read_per_example, reported_checkpoint
 from advdistill.study.runner import DONE, STATUS_TEXT, PlannedRun, run_state
 from advdistill.study.spec import DEFAULT_METRICS, Study
