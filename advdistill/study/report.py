@@ -13,9 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from advdistill import stats
+from advdistill.errors import DataError
+from advdistill.evaluation.records import (
+    PerExample,
+    paired_outcomes,
+    read_per_example_file,
+    records_path,
+    reported_checkpoint,
+)
 from advdistill.evaluation.report import DISPLAY
 from advdistill.io import atomic_write_text
-from advdistill.study.records import PerExample, discordant, read_per_example, reported_checkpoint
 from advdistill.study.runner import DONE, STATUS_TEXT, PlannedRun, run_state
 from advdistill.study.spec import DEFAULT_METRICS, Study
 
@@ -53,12 +60,13 @@ class _Records:
 
     def get(self, run: PlannedRun) -> PerExample | str:
         if run.directory not in self._cache:
-            try:
-                self._cache[run.directory] = read_per_example(run.directory)
-            except FileNotFoundError:
+            if not records_path(run.directory).exists():
                 self._cache[run.directory] = f"{run.label} {NO_RECORDS}"
-            except (OSError, ValueError) as exc:
-                self._cache[run.directory] = f"{run.label}: {exc}"
+            else:
+                try:
+                    self._cache[run.directory] = read_per_example_file(run.directory)
+                except DataError as exc:
+                    self._cache[run.directory] = f"{run.label}: {exc}"
         return self._cache[run.directory]
 
 
@@ -66,8 +74,10 @@ def pooled_mcnemar(pairs: Sequence[tuple[int, PlannedRun, dict, PlannedRun, dict
                    records: _Records) -> dict[str, Any]:
     """McNemar's test on the discordant counts summed over seeds (same test images paired).
 
-    ``pairs``: (seed, first run, its report, second run, its report). Seeds whose records are
-    missing are listed under ``missing``; with none left the result has ``p_value`` None and a reason.
+    ``pairs``: (seed, first run, its report, second run, its report). Each seed's two runs are
+    paired image by image (:func:`advdistill.evaluation.records.paired_outcomes`, on the
+    checkpoint each report gives). Seeds whose records are missing or cannot be paired are
+    listed under ``missing``; with none left the result has ``p_value`` None and a reason.
     """
     total_b = total_c = n_pairs = 0
     per_seed, missing = {}, {}
@@ -79,27 +89,22 @@ def pooled_mcnemar(pairs: Sequence[tuple[int, PlannedRun, dict, PlannedRun, dict
             missing[str(seed)] = reason
             all_files = False
             continue
-        metric_seen |= any(metric in outs for rec in found for outs in rec.outcomes.values())
-        outcomes = []
-        for run, report, rec in ((run_a, report_a, found[0]), (run_b, report_b, found[1])):
-            checkpoint = reported_checkpoint(report, rec)
-            if checkpoint is None:
-                reason = f"{run.label}: cannot tell which checkpoint of {sorted(rec.outcomes)} report.json gives"
-                break
-            outcome = rec.outcomes[checkpoint].get(metric)
-            if outcome is None:
-                reason = f"{run.label}: no per-image record of {metric!r}"
-                break
-            outcomes.append((rec.index, outcome))
-        if reason is not None:
-            missing[str(seed)] = reason
+        metric_seen |= any(metric in keyed for rec in found for keyed in rec.records.values())
+        try:
+            outcomes = paired_outcomes(found[0], reported_checkpoint(report_a, found[0]),
+                                       found[1], reported_checkpoint(report_b, found[1]))
+        except DataError as exc:
+            missing[str(seed)] = f"{run_a.label} and {run_b.label}: {exc}"
             continue
-        b, c, n = discordant(outcomes[0][0], outcomes[0][1], outcomes[1][0], outcomes[1][1])
-        if n == 0:
-            missing[str(seed)] = "the two runs share no test image"
+        outcome = outcomes.get(metric)
+        if outcome is None:
+            lacking = [run.label for run, rec, report in ((run_a, found[0], report_a), (run_b, found[1], report_b))
+                       if metric not in rec.records.get(reported_checkpoint(report, rec), {})]
+            missing[str(seed)] = "; ".join(f"{label}: no per-image record of {metric!r}" for label in lacking)
             continue
-        per_seed[str(seed)] = {"b": b, "c": c, "n": n}
-        total_b, total_c, n_pairs = total_b + b, total_c + c, n_pairs + n
+        b, c = outcome.only_a, outcome.only_b
+        per_seed[str(seed)] = {"b": b, "c": c, "n": outcome.n}
+        total_b, total_c, n_pairs = total_b + b, total_c + c, n_pairs + outcome.n
     if not per_seed:
         # files present everywhere and none records the metric: it is not a per-image metric (GD, GC)
         return {"p_value": None, "per_image": not (pairs and all_files and not metric_seen),

@@ -7,7 +7,6 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from advdistill.study.records import discordant, read_per_example
 from advdistill.study.report import markdown, summarize, write_study_report
 from advdistill.study.runner import plan
 from advdistill.study.spec import load_study
@@ -35,7 +34,7 @@ def write_records(run_dir, outcomes, checkpoint="last", order=None, extra=None):
     order = torch.arange(len(outcomes)) if order is None else order
     tensors = {"index": order.to(torch.int64).contiguous(),
                f"{checkpoint}/pgd20": torch.tensor(outcomes, dtype=torch.uint8)[order].contiguous(),
-               f"{checkpoint}/clean": torch.ones(len(outcomes), dtype=torch.uint8)}
+               f"{checkpoint}/clean": torch.ones(len(order), dtype=torch.uint8)}
     tensors.update(extra or {})
     metadata = {"dataset": json.dumps("synthetic"), "split": json.dumps("test"),
                 "checkpoints": json.dumps(sorted({name.partition("/")[0] for name in tensors} - {"index"}))}
@@ -127,10 +126,8 @@ def test_a_metric_recorded_by_one_cell_only_gets_a_reason(metric_study):
     study, runs = fabricate(metric_study)
     for run in runs:
         if run.cell == "rslad":  # AutoAttack records for rslad only
-            records = read_per_example(run.directory)
-            tensors = {"index": records.index, "last/pgd20": records.outcomes["last"]["pgd20"].to(torch.uint8),
-                       "last/autoattack": torch.ones(10, dtype=torch.uint8)}
-            save_file(tensors, str(run.directory / "per_example.safetensors"))
+            write_records(run.directory, OUTCOMES[run.cell, run.seed],
+                          extra={"last/autoattack": torch.ones(10, dtype=torch.uint8)})
     test = summarize(study, runs)["pairs"][0]["metrics"]["autoattack"]["mcnemar"]
     assert test["p_value"] is None and test["per_image"] is True
     assert "rslad+igdm/seed0: no per-image record of 'autoattack'" in test["reason"]
@@ -200,15 +197,14 @@ def test_sweep_table_and_plot(study_dir):
     assert (study_dir / "out" / "plots" / "sweep.png").read_bytes().startswith(PNG)
 
 
-def test_records_reader_and_discordant_counts(tmp_path):
-    write_records(tmp_path, [1, 0, 1], order=torch.tensor([2, 0, 1]))
-    records = read_per_example(tmp_path)
-    assert records.index.tolist() == [2, 0, 1]
-    assert records.outcomes["last"]["pgd20"].tolist() == [True, True, False]  # images 2, 0, 1
-    # first: images 0..3 -> 1, 1, 0, 0; second covers images 1..4 -> 0, 1, 1, 1
-    b, c, n = discordant(torch.arange(4), torch.tensor([1, 1, 0, 0]).bool(),
-                         torch.tensor([4, 3, 2, 1]), torch.tensor([1, 1, 1, 0]).bool())
-    assert (b, c, n) == (1, 2, 3)  # image 1: only the first; images 2, 3: only the second
-    (tmp_path / "per_example.safetensors").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="not a readable safetensors file"):
-        read_per_example(tmp_path)
+def test_unreadable_records_are_left_out_with_the_reason_and_pairing_goes_by_image(metric_study):
+    study, runs = fabricate(metric_study)
+    (metric_study / "out" / "rslad" / "seed0" / "per_example.safetensors").write_bytes(b"garbage")
+    # seed 1: rslad evaluated images 0, 1, 2 only; the pairing uses the three images both have
+    write_records(metric_study / "out" / "rslad" / "seed1", OUTCOMES["rslad", 1], order=torch.tensor([0, 1, 2]))
+    test = summarize(study, runs)["pairs"][0]["metrics"]["pgd20"]["mcnemar"]
+    assert test["missing"]["0"].startswith("rslad/seed0: ")
+    assert "not a readable per-example file" in test["missing"]["0"]
+    # images 0, 1, 2: rslad 0, 1, 1 and rslad+igdm 1, 1, 0 -> b = 1 (image 2), c = 1 (image 0)
+    assert test["per_seed"] == {"1": {"b": 1, "c": 1, "n": 3}} and test["seeds"] == [1]
+    assert test["p_value"] == 1.0
