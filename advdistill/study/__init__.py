@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from advdistill.study.spec import Study, StudyError, load_study
+from advdistill.errors import StudyError
+from advdistill.study.spec import Study, load_study
 
 __all__ = ["Study", "StudyError", "load_study", "run_study"]
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from attrs import define, field
 
-from advdistill.errors import AdvDistillError
-from advdistill.study.spec import SETUP_FOLDER, Study, StudyError, placeholders, substitute
+from advdistill.errors import AdvDistillError, StudyError
+from advdistill.study.spec import SETUP_FOLDER, Study, placeholders, substitute
 
 Echo = Callable[[str], None]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from attrs import define
 
-from advdistill.errors import AdvDistillError, did_you_mean
+from advdistill.errors import StudyError, did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,10 +36,6 @@ SETUP_FOLDER = "setup"
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=@-]*$")
 SETUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 PLACEHOLDER = re.compile(r"\{runs\.([^{}]*)\}")
-
-
-class StudyError(AdvDistillError):
-    """A study file is malformed, or a study cannot run as asked."""
 
 
 @define(frozen=True)

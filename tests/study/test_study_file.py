@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from advdistill.study.spec import StudyError, load_study, substitute, toml_value
+from advdistill.errors import StudyError
+from advdistill.study.spec import load_study, substitute, toml_value
 
 if sys.version_info >= (3, 11):
     import tomllib

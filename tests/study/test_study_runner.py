@@ -6,9 +6,10 @@ import json
 import pytest
 
 import advdistill.api
+from advdistill.errors import StudyError
 from advdistill.study import run_study
 from advdistill.study.runner import CHANGED, DONE, NEW, RESUME, plan, run_state
-from advdistill.study.spec import StudyError, load_study
+from advdistill.study.spec import load_study
 
 
 @pytest.fixture
