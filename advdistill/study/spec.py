@@ -7,7 +7,6 @@ themselves are planned by :func:`advdistill.study.runner.plan`.
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 from attrs import define
 
 from advdistill.errors import StudyError, did_you_mean
+from advdistill.recipe.toml_writer import toml_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -86,30 +86,7 @@ class Study:
     sweep: Sweep | None
 
 
-# -- TOML values in --set syntax ------------------------------------------------------------------
-
-def toml_value(value: Any) -> str:
-    """``value`` written in TOML syntax, as the right-hand side of a ``--set`` override."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} {value!r} as a TOML value")
-
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_value(key)
-
+# -- tables in --set syntax ----------------------------------------------------------------------
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> list[str]:
     # nested tables become dotted keys: `teacher.path = "x"` sets that one key, leaving its siblings

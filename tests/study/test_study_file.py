@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from advdistill.errors import StudyError
-from advdistill.study.spec import load_study, substitute, toml_value
+from advdistill.study.spec import load_study, substitute
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -144,12 +144,6 @@ labels = ["a-linear", "a-const"]
 """))
     assert study.sweep.name == "alpha" and list(study.cells) == ["a-linear", "a-const"]
     assert study.cells["a-linear"].overrides == ('aux.igdm.alpha={ kind = "linear", end = 1.0 }',)
-
-
-@pytest.mark.parametrize("value", [1, -2.5, 1e-5, "8/255", True, [1, 2], {"kind": "step", "milestones": [5]},
-                                   'quote " and \\ backslash'])
-def test_toml_value_round_trips(value):
-    assert tomllib.loads(f"v = {toml_value(value)}")["v"] == value
 
 
 def test_substitute_escapes_the_path_for_a_toml_string():
