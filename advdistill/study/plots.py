@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from advdistill.evaluation.plots import ACCURACY_LABELS, _figure, _save, least_squares
+from advdistill.evaluation.plots import ACCURACY_LABELS, figure, least_squares, save_figure
 from advdistill.evaluation.report import DISPLAY
 
 
@@ -31,7 +31,7 @@ def scatter_points(summary: Mapping[str, Any]) -> tuple[list[dict[str, Any]], st
 def plot_scatter_with_errors(points: Sequence[Mapping[str, Any]], path: Path, accuracy: str) -> Path:
     """The paper's Fig. 4 over cells: accuracy vs GC (top) and vs GD (bottom), means with 95% CI bars
     in both directions and a least-squares line through the means."""
-    fig, axes = _figure(2, 1, size=(5.0, 6.4))
+    fig, axes = figure(2, 1, size=(5.0, 6.4))
     acc = [p["accuracy"]["mean"] for p in points]
     acc_err = [_err(p["accuracy"]) for p in points]
     # fixed legend corners (where the usual trends leave room): "best" is slow with error bars
@@ -51,13 +51,13 @@ def plot_scatter_with_errors(points: Sequence[Mapping[str, Any]], path: Path, ac
         ax.set_ylabel(ACCURACY_LABELS.get(accuracy, accuracy))
         ax.grid(alpha=0.3)
     axes[0][0].set_title("means over seeds, bars: 95% t intervals", fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_forest(pairs: Sequence[Mapping[str, Any]], metrics: Sequence[str], path: Path) -> Path:
     """One panel per metric; a row per pair: mean paired difference (second − first) with its 95% CI."""
     shown = [m for m in metrics if any(p["metrics"][m]["n"] for p in pairs)]
-    fig, axes = _figure(len(shown), 1, size=(6.0, 0.9 + (0.35 * len(pairs) + 0.8) * len(shown)))
+    fig, axes = figure(len(shown), 1, size=(6.0, 0.9 + (0.35 * len(pairs) + 0.8) * len(shown)))
     labels = [f"{p['second']} − {p['first']}" for p in pairs]
     for ax, metric in zip((row[0] for row in axes), shown):
         rows = [(i, p["metrics"][metric]) for i, p in enumerate(pairs) if p["metrics"][metric]["n"]]
@@ -69,7 +69,7 @@ def plot_forest(pairs: Sequence[Mapping[str, Any]], metrics: Sequence[str], path
         ax.invert_yaxis()
         ax.set_xlabel(f"difference in {DISPLAY.get(metric, metric)} (95% CI)")
         ax.grid(alpha=0.3, axis="x")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_sweep(sweep: Mapping[str, Any], metrics: Sequence[str], path: Path) -> Path:
@@ -78,7 +78,7 @@ def plot_sweep(sweep: Mapping[str, Any], metrics: Sequence[str], path: Path) -> 
     numeric = all(isinstance(r["value"], (int, float)) and not isinstance(r["value"], bool) for r in rows)
     x = [r["value"] if numeric else i for i, r in enumerate(rows)]
     shown = [m for m in metrics if any(r["metrics"][m]["n"] for r in rows)]
-    fig, axes = _figure(len(shown), 1, size=(5.0, 0.6 + 2.2 * len(shown)))
+    fig, axes = figure(len(shown), 1, size=(5.0, 0.6 + 2.2 * len(shown)))
     for ax, metric in zip((row[0] for row in axes), shown):
         points = [(xi, r["metrics"][metric]) for xi, r in zip(x, rows) if r["metrics"][metric]["n"]]
         ax.errorbar([p for p, _ in points], [s["mean"] for _, s in points], yerr=[_err(s) for _, s in points],
@@ -88,7 +88,7 @@ def plot_sweep(sweep: Mapping[str, Any], metrics: Sequence[str], path: Path) -> 
         if not numeric:
             ax.set_xticks(x, [str(r["value"]) for r in rows], fontsize="small")
     axes[-1][0].set_xlabel(f"{sweep['name']} ({sweep['key']})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_study_plots(summary: Mapping[str, Any], folder: Path) -> list[Path]:
