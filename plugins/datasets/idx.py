@@ -17,6 +17,7 @@ from attrs.validators import instance_of
 from advdistill.config import integer, optional, valid_seed
 from advdistill.errors import DataError
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
+from advdistill.val_split import validation_indices
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -35,24 +36,6 @@ class IdxConfig:
     train_subset: int | None = field(default=None, validator=optional(integer(1)))
     #: which images the subset takes; independent of train.seed, so every run of a study sees the same subset
     subset_seed: int = field(default=0, validator=valid_seed)
-
-
-def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """Sorted indices of ``size`` images drawn per class in proportion to the class counts.
-
-    Each class gets its share of ``size`` rounded by largest remainder (so the counts add up
-    to ``size`` exactly; balanced classes get equal counts), and its images are a random
-    choice fixed by ``seed``.
-    """
-    classes, counts = np.unique(labels, return_counts=True)
-    quotas = counts * size / counts.sum()
-    take = np.floor(quotas).astype(np.int64)
-    # largest remainder first; ties go to the lower class label
-    for i in sorted(range(len(classes)), key=lambda i: (-(quotas[i] - take[i]), classes[i]))[: size - take.sum()]:
-        take[i] += 1
-    rng = np.random.default_rng(seed)
-    chosen = [rng.permutation(np.flatnonzero(labels == cls))[:k] for cls, k in zip(classes, take)]
-    return np.sort(np.concatenate(chosen))
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -145,7 +128,8 @@ class _Idx(DatasetSource):
                 raise DataError(
                     f"{self.name}: [data] train_subset = {subset} exceeds the {train_x.shape[0]} training images"
                 )
-            keep = stratified_subset(train_y, subset, self.config.subset_seed)
+            # the validation split's class-stratified draw (largest-remainder shares), kept in file order
+            keep = validation_indices(torch.from_numpy(train_y), subset, self.config.subset_seed).sort().values.numpy()
             train_x, train_y = train_x[keep], train_y[keep]
         h, w = train_x.shape[1:]
         info = DatasetInfo(self.name, NUM_CLASSES, 1, (h, w), self.class_names)

@@ -9,7 +9,6 @@ import torch
 
 import advdistill as ad
 from advdistill.errors import DataError
-from advdistill_plugins.datasets.idx import stratified_subset
 
 STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -140,12 +139,18 @@ def test_train_subset_is_stratified_and_fixed_by_its_own_seed(tmp_path):
         ad.build("dataset", "mnist", root=str(tmp_path), train_subset=101).load()
 
 
-def test_stratified_subset_follows_the_class_shares():
-    labels = np.array([0] * 50 + [1] * 30 + [2] * 20)
-    chosen = stratified_subset(labels, 11, seed=0)
+def test_train_subset_follows_the_class_shares_and_keeps_the_file_order(tmp_path):
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 20, dtype=np.uint8)
+    images = np.arange(100, dtype=np.uint8).reshape(100, 1, 1)  # image i holds the value i
+    for stem, array in (("train-images-idx3-ubyte", images), ("train-labels-idx1-ubyte", labels),
+                        ("t10k-images-idx3-ubyte", images[:5]), ("t10k-labels-idx1-ubyte", labels[:5])):
+        (tmp_path / stem).write_bytes(idx_bytes(array))
+    sub = ad.build("dataset", "mnist", root=str(tmp_path), train_subset=11).load()
     # quotas 5.5 / 3.3 / 2.2: floors 5, 3, 2 and the one left over goes to class 0 (largest remainder)
-    assert np.bincount(labels[chosen]).tolist() == [6, 3, 2]
-    assert len(set(chosen.tolist())) == 11 and list(chosen) == sorted(chosen)
+    assert torch.bincount(sub.train_y).tolist() == [6, 3, 2]
+    chosen = sub.train_x.flatten().tolist()
+    assert len(set(chosen)) == 11 and chosen == sorted(chosen)
+    assert sub.train_y.tolist() == labels[chosen].tolist()
 
 
 def test_unknown_key_is_refused():
