@@ -15,8 +15,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +31,6 @@ DONE, NEW, RESUME, CHANGED = "done", "new", "resume", "changed"
 #: how a run ended in this sitting
 FINISHED, FAILED, BLOCKED = "finished", "failed", "blocked"
 LOG_NAME = "run.log"
-#: held (flock) while a study trains the run, so that two studies never train one run at once
-LOCK_NAME = ".study.lock"
 
 
 @define(eq=False)  # identity: the scheduler keys its running processes by run
@@ -126,39 +123,15 @@ def plan(study: Study, out: str | Path | None = None) -> list[PlannedRun]:
 
 # -- executing one run --------------------------------------------------------------------------
 
-@contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold ``<run_dir>/.study.lock`` (an advisory flock, POSIX) or raise StudyError if another process does."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no protection
-        yield
-        return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / LOCK_NAME, "a+", encoding="utf-8") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            raise StudyError(
-                f"{run_dir} is being trained by another process ({holder}): is the study running elsewhere? "
-                "Left alone."
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}\n")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def execute_run(recipe_path: Path, overrides: Sequence[str], run_dir: Path, *, resume: bool,
                 expect_hash: str | None = None) -> Path:
-    """Train (or resume) one run through the public API; evaluate it if training wrote no report."""
+    """Train (or resume) one run through the public API; evaluate it if training wrote no report.
+
+    The run directory stays locked (:func:`advdistill.rundir.run_dir_lock`) from training to the
+    report, in the process that trains it: a second process that wants it is refused.
+    """
     from advdistill.api import evaluate, load_recipe, train
+    from advdistill.rundir import run_dir_lock
 
     recipe = load_recipe(recipe_path, list(overrides))
     if expect_hash is not None and recipe.hash != expect_hash:
@@ -166,7 +139,7 @@ def execute_run(recipe_path: Path, overrides: Sequence[str], run_dir: Path, *, r
             f"{run_dir}: the recipe now resolves to {recipe.hash}, but the study planned {expect_hash}; "
             f"was {recipe_path} edited while the study ran?"
         )
-    with run_lock(run_dir):
+    with run_dir_lock(run_dir, "study"):
         train(recipe, run_dir, resume=resume)
         if not (run_dir / "report.json").exists():  # a recipe with eval.at_end = false
             evaluate(run_dir)

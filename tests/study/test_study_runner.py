@@ -6,7 +6,7 @@ import json
 import pytest
 
 import advdistill.api
-from advdistill.errors import StudyError
+from advdistill.errors import RunDirectoryError, StudyError
 from advdistill.study import run_study
 from advdistill.study.runner import CHANGED, DONE, NEW, RESUME, plan, run_state
 from advdistill.study.spec import load_study
@@ -156,17 +156,30 @@ def test_a_run_without_evaluation_at_the_end_is_evaluated(study_dir):
     assert summary["cells"]["plain"]["metrics"]["clean"]["n"] == 1
 
 
+def hold_lock(directory, pid=12345):
+    """Lock ``directory`` as another advdistill process would (advdistill.rundir's lock file)."""
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    held = open(directory / "advdistill.lock", "w")  # noqa: SIM115 - closed by the caller
+    fcntl.flock(held, fcntl.LOCK_EX)
+    held.write(json.dumps({"pid": pid, "host": "elsewhere", "command": "train"}) + "\n")
+    held.flush()
+    return held
+
+
 def test_a_run_another_process_trains_is_left_alone(study_dir, train_calls):
-    fcntl = pytest.importorskip("fcntl")
-    run_dir = study_dir / "out" / "rslad" / "seed1"
-    run_dir.mkdir(parents=True)
-    with open(run_dir / ".study.lock", "w") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        held.write("pid 12345\n")
-        held.flush()
-        with pytest.raises(StudyError, match=r"rslad/seed1: .*is being trained by another process \(pid 12345\)"):
-            run_study(study_dir / "study.toml", out=study_dir / "out", echo=lambda line: None)
+    refused = r"rslad/seed1: .*is in use by another advdistill process \(pid 12345"
+    with hold_lock(study_dir / "out" / "rslad" / "seed1"), pytest.raises(StudyError, match=refused):
+        run_study(study_dir / "study.toml", out=study_dir / "out", echo=lambda line: None)
     assert ("rslad/seed1", False) not in train_calls and ("rslad+igdm/seed1", False) in train_calls
+
+
+def test_a_second_study_on_the_same_directory_is_refused(study_dir, train_calls):
+    refused = r"out is in use by another advdistill process \(pid 4242"
+    with hold_lock(study_dir / "out", pid=4242), pytest.raises(RunDirectoryError, match=refused):
+        run_study(study_dir / "study.toml", out=study_dir / "out", echo=lambda line: None)
+    assert train_calls == []
 
 
 @pytest.mark.slow
@@ -188,10 +201,10 @@ def test_sigterm_stops_the_study_and_its_workers(study_dir):
     deadline = time.time() + 300
     locks = []
     while time.time() < deadline and len(locks) < 2:  # wait until two student workers train
-        locks = [p for p in out.glob("rslad*/seed0/.study.lock") if p.read_text().strip()]
+        locks = [p for p in out.glob("rslad*/seed0/advdistill.lock") if p.exists() and p.read_text().strip()]
         time.sleep(0.5)
     assert len(locks) == 2, study.stderr.read() if study.poll() is not None else "workers never started"
-    pids = [int(p.read_text().split()[1]) for p in locks]
+    pids = [json.loads(p.read_text())["pid"] for p in locks]
     study.send_signal(signal.SIGTERM)
     study.wait(timeout=60)
     assert study.returncode != 0
