@@ -15,6 +15,7 @@ from advdistill.errors import (
     PluginError,
     RecipeError,
     RunDirectoryError,
+    StudyError,
     TrainingError,
     UnknownComponentError,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "PluginError",
     "RecipeError",
     "RunDirectoryError",
+    "StudyError",
     "TrainingError",
     "UnknownComponentError",
     "__version__",

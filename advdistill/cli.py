@@ -339,6 +339,23 @@ def compare_command(run_dirs: tuple[Path, ...], out: Path, paper: bool, cell: st
     _echo_comparison(list(run_dirs), out, paper=paper or cell is not None, cell=cell)
 
 
+# -- studies ---------------------------------------------------------------------------------
+@cli.command("study")
+@click.argument("study_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="List the runs and their state (done, to resume, to run); run nothing.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Study directory (default: the study file's `out`, else runs/studies/<name>).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs at a time; with N > 1 each run is a subprocess with one thread (OMP_NUM_THREADS=1).")
+def study_command(study_file: Path, dry_run: bool, out: Path | None, jobs: int) -> None:
+    """Train every cell of STUDY_FILE (a TOML grid of recipes x seeds), then write study.md/study.json:
+    means with 95% t intervals, paired differences, McNemar tests, and plots. Finished runs are skipped."""
+    from advdistill.study import run_study
+
+    # the listing is the answer of a dry run; progress lines go to stderr
+    run_study(study_file, out=out, jobs=jobs, dry_run=dry_run, echo=lambda line: click.echo(line, err=not dry_run))
+
+
 def main() -> None:
     cli(prog_name="advdistill")
 

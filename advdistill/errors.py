@@ -45,6 +45,10 @@ class RunDirectoryError(AdvDistillError):
     """A run or output directory cannot be used: not writable, in use by another process, damaged."""
 
 
+class StudyError(AdvDistillError):
+    """A study file is malformed, or a study cannot run as asked."""
+
+
 def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """Return up to ``n`` names from ``candidates`` that look like ``name``."""
     candidates = list(candidates)

@@ -60,6 +60,7 @@ from typing import Any
 import pytest
 from attrs import define
 
+from advdistill.recipe.toml_writer import to_toml
 from advdistill.registry import Registry
 
 #: The modules a plugin may import; the project keeps their public names stable (docs/plugins.md).
@@ -177,29 +178,6 @@ TINY_RECIPE: dict[str, Any] = {
              "metrics": {"clean": {"kind": "clean"}, "pgd": {"kind": "pgd", "steps": 2}}},
     "callbacks": {"progress": False},
 }
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def to_toml(data: Mapping[str, Any]) -> str:
-    """A small TOML writer for recipe dicts (top-level scalars, then tables)."""
-    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, Mapping)]
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            lines += ["", f"[{key}]"] + [f"{k} = {_toml_value(v)}" for k, v in value.items()]
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture

@@ -1,13 +1,16 @@
 """Every code example in the README, CONTRIBUTING.md and docs/ is executed, so that none can drift.
 
 - ```python blocks run, file by file in one namespace (as a doctest file), in a temporary working
-  directory that holds a ``recipes`` link to the shipped recipes. A block whose first line is a
-  comment naming a ``.py`` file (``# my_package/alp.py``) is also written there, so that later blocks
-  can import it; every ``test_*`` function a block defines is called with the pytest fixtures its
-  parameters name (advdistill.testing's ``tiny_step``, ``tiny_recipe``, ...).
+  directory that holds ``recipes`` and ``studies`` links to the shipped recipes and study files.
+  A block whose first line is a comment naming a ``.py`` file (``# my_package/alp.py``) is also
+  written there, so that later blocks can import it; every ``test_*`` function a block defines is
+  called with the pytest fixtures its parameters name (advdistill.testing's ``tiny_step``,
+  ``tiny_recipe``, ...).
 - ```toml blocks parse. A complete recipe (with ``schema``) resolves, as the file its first-line
   comment names (``# recipes/cifar10/resnet18/x.toml``: its ``extends`` are read from the shipped
-  recipes); a fragment whose tables are recipe tables resolves on top of a tiny recipe.
+  recipes); a fragment whose tables are recipe tables resolves on top of a tiny recipe. A study
+  file (with ``cells``) loads and every run it plans resolves, as the file its first-line comment
+  names (``# studies/x.toml``: its recipes are read from the shipped ones).
 - ```bash blocks (and ``advdistill`` lines of unlabelled blocks): each ``advdistill`` command line is
   parsed against the real click commands (an unknown command or option fails); the cheap ones with
   no placeholder (``plugins``, ``recipe show/check/keys``, ``teacher list``, ``--help``) really run.
@@ -131,7 +134,8 @@ def example_run(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("doc", [_python_param(doc) for doc in PYTHON_DOCS])
 def test_python_examples_run(doc, tmp_path, monkeypatch, request):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "recipes").symlink_to(ROOT / "recipes", target_is_directory=True)
+    for folder in ("recipes", "studies"):
+        (tmp_path / folder).symlink_to(ROOT / folder, target_is_directory=True)
     if any("runs/x" in b.text for b in blocks_of(doc) if b.lang == "python" and b.runs):
         shutil.copytree(request.getfixturevalue("example_run"), tmp_path / "runs" / "x")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -164,6 +168,7 @@ def test_python_examples_run(doc, tmp_path, monkeypatch, request):
 
 TOML_BLOCKS = [b for b in ALL_BLOCKS if b.lang == "toml" and b.runs]
 RECIPE_HEADER = re.compile(r"#\s*(recipes/[\w/.+-]+\.toml)\b")
+STUDY_HEADER = re.compile(r"#\s*(studies/[\w/.+-]+\.toml)\b")
 
 
 def shadow_recipes(tmp_path: Path, relative: str) -> Path:
@@ -203,7 +208,15 @@ def _fragment_recipe(fragment: dict) -> dict:
 def test_toml_examples_parse_and_recipes_resolve(block, tmp_path, monkeypatch):
     data = tomllib.loads(block.text)
     monkeypatch.chdir(tmp_path)
-    if "schema" in data:
+    if "schema" in data and "cells" in data:  # a study file: it loads, and each run's recipe resolves
+        from advdistill.study.runner import plan
+        from advdistill.study.spec import load_study
+
+        header = STUDY_HEADER.match(block.text)
+        path = shadow_recipes(tmp_path, header.group(1)) if header else tmp_path / "study.toml"
+        path.write_text(block.text, encoding="utf-8")
+        assert plan(load_study(path), tmp_path / "out")
+    elif "schema" in data:
         header = RECIPE_HEADER.match(block.text)
         assert header or "extends" not in data, (
             f"{block.where}: a recipe with `extends` starts with a comment naming where it lives, "

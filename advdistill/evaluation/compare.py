@@ -12,7 +12,7 @@ from typing import Any
 
 from advdistill.errors import DataError
 from advdistill.evaluation import paper, plots
-from advdistill.evaluation.records import PerExample, paired_outcomes, read_per_example_file
+from advdistill.evaluation.records import PerExample, paired_outcomes, read_per_example_file, reported_checkpoint
 from advdistill.evaluation.report import DISPLAY, format_value
 from advdistill.io import atomic_write_text
 
@@ -89,15 +89,6 @@ def run_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
     if len(labels) <= ALL_PAIRS_UP_TO:
         return list(itertools.combinations(labels, 2))
     return [(labels[0], other) for other in labels[1:]]
-
-
-def reported_checkpoint(report: Mapping[str, Any], per_example: PerExample) -> str:
-    """The checkpoint whose records stand for a run: the one its report's numbers are."""
-    checkpoint = report.get("checkpoint")
-    if isinstance(checkpoint, Mapping) and checkpoint.get("name"):
-        return str(checkpoint["name"])
-    names = list(per_example.records)
-    return names[0] if len(names) == 1 else "last"
 
 
 def paired_comparisons(runs: Mapping[str, Mapping[str, Any]], paths: Mapping[str, Path]) -> list[dict[str, Any]]:

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 ACCURACY_LABELS = {"autoattack": "AutoAttack accuracy (%)", "pgd20": "PGD-20 accuracy (%)"}
 
 
-def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (5.0, 3.6)) -> tuple[Any, Any]:
+def figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (5.0, 3.6)) -> tuple[Any, Any]:
+    """A matplotlib ``Figure`` on the Agg canvas (no pyplot state) and its axes, always 2-D (rows × cols)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -29,7 +30,8 @@ def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (5.0, 3.6)
     return fig, fig.subplots(rows, cols, squeeze=False)
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path) -> Path:
+    """Write ``fig`` as PNG (120 dpi) to ``path`` atomically; returns ``path``."""
     path = Path(path)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
     return path
@@ -52,7 +54,7 @@ def plot_eps_curve(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: Path
 
     ``curves`` maps a run label to its report's ``eps_curve`` list.
     """
-    fig, axes = _figure()
+    fig, axes = figure()
     ax = axes[0][0]
     for i, (label, curve) in enumerate(curves.items()):
         color = f"C{i % 10}"
@@ -68,7 +70,7 @@ def plot_eps_curve(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: Path
     ax.set_ylabel("robust accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def read_linearity(metrics_jsonl: Path) -> list[tuple[int, float]]:
@@ -82,7 +84,7 @@ def read_linearity(metrics_jsonl: Path) -> list[tuple[int, float]]:
 
 def plot_linearity(series: Mapping[str, Sequence[tuple[int, float]]], path: Path) -> Path:
     """Taylor remainder share vs epoch, one line per run (``series``: label → [(epoch, value)])."""
-    fig, axes = _figure()
+    fig, axes = figure()
     ax = axes[0][0]
     for label, points in series.items():
         epochs, values = zip(*sorted(points))
@@ -91,7 +93,7 @@ def plot_linearity(series: Mapping[str, Sequence[tuple[int, float]]], path: Path
     ax.set_ylabel("remainder share ‖r‖ / ‖f(x+ε) − f(x)‖")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_gd_gc_vs_accuracy(
@@ -99,7 +101,7 @@ def plot_gd_gc_vs_accuracy(
 ) -> Path:
     """Two panels as the paper's Fig. 4: robust accuracy vs GC (top) and vs GD (bottom), with
     least-squares regression lines. ``points``: dicts with "label", "gd", "gc" and ``accuracy``."""
-    fig, axes = _figure(2, 1, size=(5.0, 6.4))
+    fig, axes = figure(2, 1, size=(5.0, 6.4))
     acc = [float(p[accuracy]) for p in points]
     for ax, key, name in ((axes[0][0], "gc", "GC (cosine, higher is better)"),
                           (axes[1][0], "gd", "GD (L2 distance, lower is better)")):
@@ -117,7 +119,7 @@ def plot_gd_gc_vs_accuracy(
         ax.set_xlabel(name)
         ax.set_ylabel(ACCURACY_LABELS.get(accuracy, accuracy))
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_run_plots(out_dir: Path, report: Mapping[str, Any], run_dir: Path | None = None) -> list[Path]:

@@ -203,6 +203,15 @@ def paired_outcomes(a: PerExample, checkpoint_a: str, b: PerExample, checkpoint_
     return outcomes
 
 
+def reported_checkpoint(report: Mapping[str, Any], per_example: PerExample) -> str:
+    """The checkpoint whose records stand for a run: the one its report's numbers are."""
+    checkpoint = report.get("checkpoint")
+    if isinstance(checkpoint, Mapping) and checkpoint.get("name"):
+        return str(checkpoint["name"])
+    names = list(per_example.records)
+    return names[0] if len(names) == 1 else "last"
+
+
 def _json_or_text(value: str) -> Any:
     try:
         return json.loads(value)

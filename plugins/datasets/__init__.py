@@ -15,5 +15,9 @@ def register_datasets(register):
              summary="SVHN digits from local train/test(/extra)_32x32.mat files (73,257 / 26,032 images)")
     register("tiny_imagenet", "advdistill_plugins.datasets.tiny_imagenet:TinyImageNet",
              summary="Tiny-ImageNet (200 classes, 64x64) from a local tiny-imagenet-200/ folder; val = test split")
+    register("mnist", "advdistill_plugins.datasets.idx:MNIST",
+             summary="MNIST from the four idx files (raw or .gz) in a local directory")
+    register("fashion_mnist", "advdistill_plugins.datasets.idx:FashionMNIST",
+             summary="Fashion-MNIST from the four idx files (raw or .gz) in a local directory")
     register("synthetic", "advdistill_plugins.datasets.synthetic:Synthetic",
              summary="random class-dependent images for tests and benchmarks (not a real data set)")

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+import attrs
 import numpy as np
 import torch
 from attrs import define, field
@@ -86,6 +87,9 @@ class AutoAttackConfig:
     backend: str = field(default="auto", validator=one_of(*BACKENDS))
     #: report key; default "autoattack" (Linf) or "autoattack_l2" / "autoattack_l1"
     key: str | None = field(default=None, validator=optional(instance_of(str)))
+    #: attack only the first `limit` evaluated images (the other metrics keep all of them); the
+    #: accuracy is over those, "<key>_n" says how many; None: every evaluated image
+    limit: int | None = field(default=None, validator=_count)
 
     def __attrs_post_init__(self) -> None:
         if self.version == "custom" and not self.attacks:
@@ -260,7 +264,8 @@ class AutoAttackMetric(Metric):
     """Robust accuracy (%) under AutoAttack; default: standard AA, Linf ε = 8/255 → key ``autoattack``.
 
     ``version = "custom"`` with ``attacks = [...]`` runs a chosen list; ``n_iter``,
-    ``n_target_classes``, ``n_queries`` and ``n_restarts`` shorten it for quick checks.
+    ``n_target_classes``, ``n_queries`` and ``n_restarts`` shorten it for quick checks; ``limit``
+    attacks only the first images (``<key>_n`` reports how many; no per-image record then).
     """
 
     Config = AutoAttackConfig
@@ -283,7 +288,13 @@ class AutoAttackMetric(Metric):
         )
 
     def evaluate(self, ctx):
-        flags = self.robust_flags(ctx)
-        ctx.record(self.key, flags)
-        return {self.key: 100.0 * flags.sum().item() / ctx.n_examples}
+        limit = self.config.limit
+        if limit is None or limit >= ctx.n_examples:
+            flags = self.robust_flags(ctx)
+            ctx.record(self.key, flags)
+            return {self.key: 100.0 * flags.sum().item() / ctx.n_examples}
+        # a prefix only: per-example records cover every evaluated image, so none is written
+        prefix = attrs.evolve(ctx, images=ctx.images[:limit], labels=ctx.labels[:limit], records={})
+        flags = self.robust_flags(prefix)
+        return {self.key: 100.0 * flags.sum().item() / limit, f"{self.key}_n": limit}
 

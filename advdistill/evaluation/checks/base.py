@@ -50,9 +50,10 @@ class Robust:
     attack: str  # "pgd" | "autoattack" | "other"
     norm: str | None
     eps: float | None
-    accuracy: float  # percent, over every evaluated image
+    accuracy: float  # percent, over every evaluated image (or the first `n`)
     flags: Tensor | None = None  # bool (N,): robust, over every evaluated image
     metric: Any = None  # the metric object, when the result is a metric's own key
+    n: int | None = None  # the accuracy is over the first n evaluated images only (AutoAttack's `limit`)
 
     def same_threat(self, norm: str | None, eps: float | None) -> bool:
         return (self.norm is not None and self.norm == norm and self.eps is not None and eps is not None
@@ -157,7 +158,9 @@ def robust_results(
         if attack is None or not isinstance(values.get(key), (int, float)):
             continue
         cfg = metric.config
-        found[key] = Robust(key, attack, cfg.norm, float(cfg.radius), float(values[key]), records.get(key), metric)
+        n = values.get(f"{key}_n") if getattr(cfg, "limit", None) is not None else None
+        found[key] = Robust(key, attack, cfg.norm, float(cfg.radius), float(values[key]), records.get(key), metric,
+                            int(n) if isinstance(n, int) else None)
     for point in values.get("eps_curve") or []:
         if not isinstance(point, Mapping) or "eps" not in point:
             continue

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from torch import Tensor
+
 from advdistill.evaluation.checks.base import CheckInputs, CheckResult, Robust, flagged, not_run, passed, threat_text
 
 # accuracies are averages of 0/1 flags in percent: anything above this is a real inversion
@@ -22,16 +24,27 @@ def check_ordering(inputs: CheckInputs) -> CheckResult:
     if not inputs.robust:
         return not_run("no robust accuracy in this evaluation (add e.g. the `pgd` metric)")
     problems, facts = [], []
-    above = [r for r in inputs.robust if r.accuracy > clean + TOLERANCE]
-    problems += [f"{r.describe()} {r.accuracy:.2f} > clean {clean:.2f}" for r in above]
-    pairs = _aa_vs_pgd(inputs.robust)
-    for aa, pgd in pairs:
-        text = f"AA {aa.accuracy:.2f} {'>' if aa.accuracy > pgd.accuracy + TOLERANCE else '≤'} " \
-               f"{pgd.key} {pgd.accuracy:.2f} ({threat_text(aa.norm, aa.eps)})"
-        (problems if aa.accuracy > pgd.accuracy + TOLERANCE else facts).append(text)
+    clean_flags = inputs.records.get("clean")
+    above, inverted = [], []
+    for r in inputs.robust:
+        reference = _on_prefix(clean, clean_flags, r.n)
+        if reference is None:
+            facts.append(f"{r.key} (first {r.n} images) not compared with clean: no per-image clean record")
+        elif r.accuracy > reference + TOLERANCE:
+            above.append(r)
+            problems.append(f"{r.describe()} {r.accuracy:.2f} > clean {reference:.2f}{_prefix_text(r.n)}")
+    for aa, pgd in _aa_vs_pgd(inputs.robust):
+        reference = _on_prefix(pgd.accuracy, pgd.flags, aa.n)
+        if reference is None:
+            facts.append(f"AA (first {aa.n} images) not compared with {pgd.key}: no per-image {pgd.key} record")
+            continue
+        wrong = aa.accuracy > reference + TOLERANCE
+        inverted += [(aa, pgd)] if wrong else []
+        text = f"AA {aa.accuracy:.2f} {'>' if wrong else '≤'} {pgd.key} {reference:.2f}{_prefix_text(aa.n)} " \
+               f"({threat_text(aa.norm, aa.eps)})"
+        (problems if wrong else facts).append(text)
     rising = _rising_with_eps(inputs.robust)
     problems += rising
-    clean_flags = inputs.records.get("clean")
     per_image = {}
     if clean_flags is not None:
         for r in inputs.robust:
@@ -41,7 +54,7 @@ def check_ordering(inputs: CheckInputs) -> CheckResult:
                      for key, count in per_image.items() if count]
     values = {
         "clean": clean, "robust": {r.key: r.accuracy for r in inputs.robust},
-        "aa_above_pgd": [f"{aa.key} > {pgd.key}" for aa, pgd in pairs if aa.accuracy > pgd.accuracy + TOLERANCE],
+        "aa_above_pgd": [f"{aa.key} > {pgd.key}" for aa, pgd in inverted],
         "above_clean": [r.key for r in above], "rising_with_eps": rising,
         "robust_but_misclassified": per_image if clean_flags is not None else None,
     }
@@ -55,6 +68,19 @@ def check_ordering(inputs: CheckInputs) -> CheckResult:
     else:
         summary.append("no per-image records to check image by image")
     return passed("; ".join(summary), **values)
+
+
+def _on_prefix(accuracy: float, flags: Tensor | None, n: int | None) -> float | None:
+    """``accuracy`` (over every evaluated image), or over the first ``n`` from ``flags`` (None: no flags)."""
+    if n is None or (flags is not None and n >= flags.numel()):
+        return accuracy
+    if flags is None:
+        return None
+    return 100.0 * int(flags[:n].sum()) / n
+
+
+def _prefix_text(n: int | None) -> str:
+    return f" on the first {n} images" if n is not None else ""
 
 
 def _aa_vs_pgd(robust: list[Robust]) -> list[tuple[Robust, Robust]]:

@@ -87,3 +87,26 @@ def test_accuracy_rising_with_eps_is_flagged():
 def test_not_run_says_why(values, reason):
     result = check_ordering(inputs(values))
     assert result.status == "not run" and result.message.startswith(f"not run: {reason}")
+
+
+def test_autoattack_on_a_prefix_is_compared_with_pgd_and_clean_on_the_same_images():
+    metrics = {"pgd": ad.build("metric", "pgd"), "aa": ad.build("metric", "autoattack", limit=4)}
+    # the first 4 images: clean 100 %, PGD 100 %; AA 75 % there is below both, though above PGD's 50 % overall
+    result = check_ordering(inputs({"clean": 75.0, "pgd20": 50.0, "autoattack": 75.0, "autoattack_n": 4},
+                                   {"clean": CLEAN, "pgd20": PGD}, metrics=metrics))
+    assert result.status == "passed", result.message
+    assert "AA 75.00 ≤ pgd20 100.00 on the first 4 images (Linf ε = 8/255)" in result.message
+    # ... and above them there is flagged
+    pgd = flags(1, 1, 0, 0, 1, 1, 0, 0)  # 50 % on the first 4
+    result = check_ordering(inputs({"clean": 75.0, "pgd20": 50.0, "autoattack": 75.0, "autoattack_n": 4},
+                                   {"clean": CLEAN, "pgd20": pgd}, metrics=metrics))
+    assert result.status == "flagged"
+    assert "AA 75.00 > pgd20 50.00 on the first 4 images" in result.message
+    assert result.values["aa_above_pgd"] == ["autoattack > pgd20"]
+    clean = flags(1, 1, 0, 0, 1, 1, 1, 1)  # 50 % on the first 4
+    result = check_ordering(inputs({"clean": 75.0, "pgd20": 25.0, "autoattack": 75.0, "autoattack_n": 4},
+                                   {"clean": clean}, metrics=metrics))
+    assert "autoattack (Linf ε = 8/255) 75.00 > clean 50.00 on the first 4 images" in result.message
+    assert "AA (first 4 images) not compared with pgd20: no per-image pgd20 record" in check_ordering(
+        inputs({"clean": 75.0, "pgd20": 50.0, "autoattack": 25.0, "autoattack_n": 4}, {"clean": CLEAN},
+               metrics=metrics)).message

@@ -3,6 +3,7 @@ uint8 NCHW images matching its info, labels in range, the expected counts (fabri
 
 import pytest
 from test_cifar import write_batch
+from test_idx import write_idx
 from test_svhn import write
 from test_tiny_imagenet import VAL_CLASSES, WNIDS, pristine  # noqa: F401  (pristine: a fixture used here)
 
@@ -41,11 +42,21 @@ def mnist5k(tmp_path, _pristine):
     return ad.build("dataset", "mnist5k"), 4000, 1000, 10
 
 
+def mnist(tmp_path, _pristine):
+    write_idx(tmp_path / "mnist", n_train=20, n_test=10, seed=1)
+    return ad.build("dataset", "mnist", root=str(tmp_path)), 20, 10, 10
+
+
+def fashion_mnist(tmp_path, _pristine):
+    write_idx(tmp_path / "fashion-mnist", n_train=20, n_test=10, gz=True, seed=2)
+    return ad.build("dataset", "fashion_mnist", root=str(tmp_path)), 20, 10, 10
+
+
 def synthetic(tmp_path, _pristine):
     return ad.build("dataset", "synthetic", n_train=12, n_test=5, num_classes=3, in_chans=2, image_size=6), 12, 5, 3
 
 
-SOURCES = {f.__name__: f for f in (cifar10, cifar100, svhn, tiny_imagenet, mnist5k, synthetic)}
+SOURCES = {f.__name__: f for f in (cifar10, cifar100, svhn, tiny_imagenet, mnist5k, mnist, fashion_mnist, synthetic)}
 
 
 def test_every_dataset_is_covered():

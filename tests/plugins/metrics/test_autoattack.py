@@ -152,3 +152,15 @@ def test_run_autoattack_accepts_cpu_tensors(model, images, labels, no_upstream):
 def test_bad_settings_name_the_problem(params, message):
     with pytest.raises(RecipeError, match=message):
         ad.build("metric", "autoattack", **params)
+
+
+def test_limit_attacks_the_first_images_only_and_records_nothing(make_ctx, no_upstream):
+    ctx = make_ctx(seed=4)
+    limited = ad.build("metric", "autoattack", eps="4/255", limit=10, **QUICK).evaluate(ctx)
+    first = make_ctx(seed=4, images=ctx.images[:10], labels=ctx.labels[:10])
+    alone = ad.build("metric", "autoattack", eps="4/255", **QUICK).evaluate(first)
+    assert limited == {"autoattack": alone["autoattack"], "autoattack_n": 10}
+    assert ctx.records == {} and set(first.records) == {"autoattack"}
+    # a limit of at least every image is no limit: every image is attacked and recorded
+    whole = ad.build("metric", "autoattack", eps="4/255", limit=ctx.n_examples, **QUICK).evaluate(ctx)
+    assert set(whole) == {"autoattack"} and ctx.records["autoattack"].shape == (ctx.n_examples,)
