@@ -86,9 +86,15 @@ def plot_sweep(sweep: Mapping[str, Any], metrics: Sequence[str], path: Path) -> 
         ax.set_ylabel(DISPLAY.get(metric, metric))
         ax.grid(alpha=0.3)
         if not numeric:
-            ax.set_xticks(x, [str(r["value"]) for r in rows], fontsize="small")
+            ax.set_xticks(x, [_tick(r) for r in rows], fontsize="small")
     axes[-1][0].set_xlabel(f"{sweep['name']} ({sweep['key']})")
     return save_figure(fig, path)
+
+
+def _tick(row: Mapping[str, Any]) -> str:
+    """A non-numeric sweep value's tick: what its cell label says after '@' (``alpha=0.5``), else the value."""
+    label = row.get("cell", "")
+    return label.partition("@")[2] or str(row["value"])
 
 
 def write_study_plots(summary: Mapping[str, Any], folder: Path) -> list[Path]:

@@ -208,3 +208,11 @@ def test_unreadable_records_are_left_out_with_the_reason_and_pairing_goes_by_ima
     # images 0, 1, 2: rslad 0, 1, 1 and rslad+igdm 1, 1, 0 -> b = 1 (image 2), c = 1 (image 0)
     assert test["per_seed"] == {"1": {"b": 1, "c": 1, "n": 3}} and test["seeds"] == [1]
     assert test["p_value"] == 1.0
+
+
+def test_sweep_ticks_of_table_values_come_from_the_cell_labels():
+    from advdistill.study.plots import _tick
+
+    row = {"value": {"kind": "linear", "end": 0.5}, "cell": "rslad+igdm@alpha=0.5"}
+    assert _tick(row) == "alpha=0.5"
+    assert _tick({"value": {"kind": "step"}, "cell": "custom-label"}) == "{'kind': 'step'}"
