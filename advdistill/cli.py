@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,9 @@ class AdvDistillGroup(click.Group):
         try:
             return super().invoke(ctx)
         except AdvDistillError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
+            rank = _launched_rank()
+            where = f" (process {rank})" if rank else ""
+            click.secho(f"Error{where}: {exc}", fg="red", err=True)
             sys.exit(2)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -113,12 +117,27 @@ def _registry_or_none() -> Any:
         return None
 
 
+def _launched_rank() -> int:
+    """This process's rank under ``torchrun`` (0 otherwise); only process 0 prints."""
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def _echo(text: str) -> None:
+    """Print ``text`` in process 0 only (under torchrun every process runs the command)."""
+    if _launched_rank() == 0:
+        click.echo(text)
+
+
 @click.group(cls=AdvDistillGroup)
 @click.version_option(__version__, prog_name="advdistill")
 @click.option("-v", "--verbose", is_flag=True, help="Log more (INFO from advdistill, DEBUG with -vv).")
 def cli(verbose: bool) -> None:
     """Adversarially robust knowledge distillation, composed from recipes and plugins."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    level = logging.INFO if verbose else logging.WARNING
+    if _launched_rank() != 0:  # the other torchrun processes say only what goes wrong in them
+        level = logging.ERROR
+        warnings.simplefilter("ignore")
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
 
 
 # -- plugins ---------------------------------------------------------------------------------
@@ -244,9 +263,9 @@ def train_command(
     out = out or Path("runs") / resolved.name
     run_dir = train(resolved, out, resume=resume, allow_recipe_change=allow_recipe_change, init_from=init_from,
                     init_strict=not init_partial)
-    click.echo(f"run directory: {run_dir}")
+    _echo(f"run directory: {run_dir}")
     report = run_dir / "report.md"
-    if report.exists():
+    if report.exists() and _launched_rank() == 0:
         click.echo(report.read_text())
 
 
@@ -282,7 +301,7 @@ def eval_command(
 
     With several RUN_DIRs, also print their comparison table and draw plots/gd_gc_vs_aa.png.
     """
-    from advdistill.evaluation.api import evaluate_checkpoint, evaluate_run
+    from advdistill.evaluation.api import evaluate_checkpoint, evaluate_run, joined_process_group
     from advdistill.evaluation.report import markdown
     from advdistill.recipe import load_recipe
 
@@ -293,15 +312,16 @@ def eval_command(
             raise click.UsageError("give a RUN_DIR, or both --recipe and --checkpoint")
         recipe = load_recipe(recipe_path, overrides)
         report = evaluate_checkpoint(recipe, checkpoint, out_dir=out or Path("."), **options)
-        click.echo(markdown(report))
+        _echo(markdown(report))
         return
     several = len(run_dirs) > 1
-    for run_dir in run_dirs:
-        recipe = load_recipe(recipe_path or run_dir / "recipe.json", overrides)
-        run_out = out / run_dir.name if several and out is not None else out
-        report = evaluate_run(run_dir, recipe=recipe, checkpoint=checkpoint, out_dir=run_out, **options)
-        click.echo(markdown(report))
-    if several:
+    recipes = [load_recipe(recipe_path or run_dir / "recipe.json", overrides) for run_dir in run_dirs]
+    with joined_process_group(recipes[0], device):  # under torchrun: one process group for every run
+        for run_dir, recipe in zip(run_dirs, recipes):
+            run_out = out / run_dir.name if several and out is not None else out
+            report = evaluate_run(run_dir, recipe=recipe, checkpoint=checkpoint, out_dir=run_out, **options)
+            _echo(markdown(report))
+    if several and _launched_rank() == 0:
         _echo_comparison([out / d.name if out is not None else d for d in run_dirs], out or Path("."))
 
 

@@ -191,6 +191,11 @@ class Metric(Component, abc.ABC):
 
     #: the metric needs the teacher (e.g. gradient alignment)
     requires_teacher: ClassVar[bool] = False
+    #: every number the metric returns is a mean over the evaluated images (accuracies in percent
+    #: included; lists and tables of such means too): a multi-process evaluation (torchrun) gives
+    #: each process a part of the test set and averages the parts, weighted by their sizes. False:
+    #: the metric runs on the whole test set in process 0 while the others wait
+    mean_over_images: ClassVar[bool] = False
 
     @abc.abstractmethod
     def evaluate(self, ctx: EvalContext) -> Mapping[str, Any]:

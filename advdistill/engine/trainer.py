@@ -38,7 +38,7 @@ from advdistill.engine.checkpoint import (
     save_weights,
 )
 from advdistill.engine.data import InMemoryLoader, epoch_seed
-from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
+from advdistill.engine.distributed import all_reduce, barrier, per_process_batch, setup, teardown
 from advdistill.engine.metrics_log import keep_records
 from advdistill.engine.recipe_change import aux_weight_keys, recipe_changes
 from advdistill.errors import CheckpointError, RecipeError, RunDirectoryError, TrainingError
@@ -94,8 +94,11 @@ class Trainer:
         self._events: list[dict[str, Any]] = []
         #: the epoch the checkpoint on disk holds (None: no checkpoint yet)
         self.saved_epoch: int | None = None
-        self.dist, device_spec = setup(self.cfg.device)
+        self.dist, device_spec = setup(self.cfg.device, self.cfg.dist_timeout_min)
         try:
+            #: images per step in this process (train.batch_size is the global batch)
+            self.batch_size = per_process_batch(self.cfg.batch_size, self.cfg.batch_size_per_process,
+                                                self.dist.world_size)
             if self.dist.is_main:
                 # before anything is built: an unusable --out or a running run costs nothing
                 acquire_run_dir_lock(self.out_dir, "train")
@@ -133,19 +136,21 @@ class Trainer:
         self.callbacks = dict(sorted(callbacks.items(), key=lambda item: getattr(item[1], "order", 0)))
         self.optimizer = self._make_optimizer()
         self.train_loader = InMemoryLoader(
-            self.splits.train_x, self.splits.train_y, batch_size=self.cfg.batch_size, device=self.device,
+            self.splits.train_x, self.splits.train_y, batch_size=self.batch_size, device=self.device,
             shuffle=True, drop_last=self.cfg.drop_last, augment=self.cfg.augment,
             crop_padding=self.cfg.crop_padding, seed=self.cfg.seed, channels_last=self.channels_last,
             rank=self.dist.rank, world_size=self.dist.world_size,
         )
         if len(self.train_loader) == 0:
             raise TrainingError(
-                f"train.batch_size = {self.cfg.batch_size} exceeds the {self.splits.train_x.shape[0]} "
-                "training images (with drop_last = true no step would run)"
+                f"a batch of {self.batch_size * self.dist.world_size} images ({self._batch_text()}) exceeds the "
+                f"{self.splits.train_x.shape[0]} training images (with drop_last = true no step would run)"
             )
         self.steps_per_epoch = len(self.train_loader)
         if self.cfg.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, self.cfg.max_steps_per_epoch)
+        if self.dist.is_main:
+            self._announce_batches()
         self.attack_generator = torch.Generator(device=self.device)
         # the loss forwards go through DDP (gradient averaging); attacks use the bare module
         self.forward_student = torch.compile(self.student) if self.cfg.compile else self.student
@@ -185,6 +190,27 @@ class Trainer:
                     )
 
     # -- setup helpers -------------------------------------------------------------------------
+    def _batch_text(self) -> str:
+        if self.cfg.batch_size_per_process is not None:
+            return f"train.batch_size_per_process = {self.batch_size} in each of {self.dist.world_size} processes"
+        if self.dist.enabled:
+            return f"train.batch_size = {self.cfg.batch_size}, {self.batch_size} in each of {self.dist.world_size} " \
+                   "processes"
+        return f"train.batch_size = {self.cfg.batch_size}"
+
+    def _announce_batches(self) -> None:
+        """Say how a step is made up when it is not obvious: several processes, or epochs cut short."""
+        if self.dist.enabled:
+            log.info("%d processes: each optimizer step averages %d images (%s)",
+                        self.dist.world_size, self.batch_size * self.dist.world_size, self._batch_text())
+        full = len(self.train_loader)
+        if self.steps_per_epoch < full:
+            log.warning(
+                "train.max_steps_per_epoch = %d cuts every epoch to %d of its %d steps (%d of the %d training "
+                "images per epoch)", self.cfg.max_steps_per_epoch, self.steps_per_epoch, full,
+                self.steps_per_epoch * self.batch_size * self.dist.world_size, self.splits.train_x.shape[0],
+            )
+
     @property
     def state_path(self) -> Path:
         return self.ckpt_dir / "last.state.safetensors"
@@ -425,9 +451,9 @@ class Trainer:
             barrier(self.dist)
         for cb in callbacks:
             cb.on_train_end(self.state)
-        if main and self.recipe.eval.at_end:
+        if self.recipe.eval.at_end:  # every process evaluates its part of the test set
             self.final_evaluation()
-        barrier(self.dist)
+        barrier(self.dist, "at the end of training")
 
     def _write_recipe_json(self) -> None:
         """recipe.json: the resolved recipe, its hash, and the history of changes and initialisations."""

@@ -262,6 +262,8 @@ class AutoAttackMetric(Metric):
     ``n_target_classes``, ``n_queries`` and ``n_restarts`` shorten it for quick checks.
     """
 
+    mean_over_images = True
+
     Config = AutoAttackConfig
 
     @property
