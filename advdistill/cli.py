@@ -180,6 +180,36 @@ def _recipe_argument(f):
     return click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))(f)
 
 
+@recipe_group.command("list")
+@click.argument("pattern", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (name, path, summary) instead of a table.")
+@click.option("--bases", is_flag=True, help="Include the bases (recipes/base/...) that other recipes extend.")
+def recipe_list(pattern: str | None, as_json: bool, bases: bool) -> None:
+    """List the bundled recipes; each NAME works wherever a recipe path does, from any directory.
+
+    PATTERN filters the names: a glob (cifar10/*/rslad*) or a part of the name (mobilenetv2).
+    """
+    import fnmatch
+
+    from advdistill.recipe.bundled import list_bundled, recipes_root
+
+    found = list_bundled(bases=bases)
+    if pattern:
+        found = [r for r in found if fnmatch.fnmatchcase(r.name, pattern) or pattern in r.name]
+    if as_json:
+        click.echo(json.dumps([{"name": r.name, "path": str(r.path), "summary": r.summary} for r in found], indent=2))
+        return
+    if not found:
+        where = recipes_root()
+        click.echo(f"no bundled recipe matches {pattern!r}" if pattern and where else "no bundled recipes installed")
+        return
+    width = max(len(r.name) for r in found)
+    for r in found:
+        click.echo(f"{r.name.ljust(width)}  {r.summary}".rstrip())
+    click.echo(f"\n{len(found)} recipes in {recipes_root()}; e.g. `advdistill recipe show {found[0].name}`, "
+               f"`advdistill train {found[0].name} --out runs/x`")
+
+
 @recipe_group.command("show")
 @_recipe_argument
 def recipe_show(recipe: Path, overrides: tuple[str, ...]) -> None:

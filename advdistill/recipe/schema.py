@@ -315,7 +315,8 @@ class Recipe:
 
 # -- resolution ----------------------------------------------------------------------------
 
-_TOP_LEVEL = {
+#: the keys a recipe may have at its top level (besides ``extends``)
+TOP_LEVEL_KEYS = {
     "schema", "name", "description", "data", "student", "teacher", "attack", "objective", "aux",
     "optim", "train", "eval", "callbacks",
 }
@@ -392,10 +393,10 @@ def resolve(data: Mapping[str, Any], provenance: Provenance, *, source: str | No
     """Validate merged recipe data and resolve every component against the registry."""
     locate = _Locator(provenance, source)
     for key in data:
-        if key not in _TOP_LEVEL:
+        if key not in TOP_LEVEL_KEYS:
             raise RecipeError(
-                f"{locate(key)}: unknown top-level key {key!r}.{did_you_mean(key, _TOP_LEVEL)} "
-                f"Valid keys: {', '.join(sorted(_TOP_LEVEL))}."
+                f"{locate(key)}: unknown top-level key {key!r}.{did_you_mean(key, TOP_LEVEL_KEYS)} "
+                f"Valid keys: {', '.join(sorted(TOP_LEVEL_KEYS))}."
             )
     schema = data.get("schema")
     if schema != SCHEMA_VERSION:

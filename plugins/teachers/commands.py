@@ -177,7 +177,7 @@ def list_teachers(model_dir: str, dataset: str | None, as_json: bool) -> None:
 
 
 @teacher.command("audit")
-@click.argument("recipe", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("recipe", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", default=None, metavar="NAME",
               help="A RobustBench model name (instead of RECIPE), e.g. Wang2023Better_WRN-28-10.")
 @click.option("--dataset", type=click.Choice(sorted(DATASET_CLASSES)), default=None,
