@@ -222,12 +222,25 @@ def recipe_show(recipe: Path, overrides: tuple[str, ...]) -> None:
 
 @recipe_group.command("check")
 @_recipe_argument
-def recipe_check(recipe: Path, overrides: tuple[str, ...]) -> None:
-    """Validate RECIPE; exit 0, or 2 with a message naming the file and key at fault."""
+@click.option("--files/--no-files", default=True, show_default=True,
+              help="Also check that the data set's files and the teacher's weights are where the recipe says "
+                   "(nothing is read, no model is built); --no-files validates the recipe alone (CI).")
+def recipe_check(recipe: Path, overrides: tuple[str, ...], files: bool) -> None:
+    """Validate RECIPE; exit 0, or 2 with a message naming the file and key at fault (or the missing file)."""
+    from advdistill.components import describe_missing, missing_files
+    from advdistill.errors import DataError
     from advdistill.recipe import load_recipe
 
     resolved = load_recipe(recipe, overrides)
-    click.echo(f"ok: {recipe} (hash {resolved.hash})")
+    if not files:
+        click.echo(f"ok: {recipe} (hash {resolved.hash}); files not checked (--no-files)")
+        return
+    problems = missing_files(resolved)
+    if problems:
+        raise DataError(f"{recipe} is a valid recipe (hash {resolved.hash}), but files it reads are missing "
+                        f"(--no-files skips this check):\n{describe_missing(problems)}")
+    present = [s for s in ("data", "teacher") if getattr(resolved, s) is not None]
+    click.echo(f"ok: {recipe} (hash {resolved.hash}); files found: {', '.join(present)}")
 
 
 @recipe_group.command("keys")

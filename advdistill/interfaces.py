@@ -134,6 +134,10 @@ class TeacherLoader(Component, abc.ABC):
         """The accuracies published for this teacher, which the teacher audit compares with; None if unknown."""
         return None
 
+    def check_files(self) -> None:
+        """Raise the error :meth:`load` would raise for a missing (or refused) weight file, without
+        reading the weights or building the model; ``advdistill recipe check`` calls it. Default: no files."""
+
 
 @define(frozen=True)
 class DatasetInfo:
@@ -184,6 +188,10 @@ class DatasetSource(Component, abc.ABC):
         Leave ``val_x``/``val_y`` unset: the core holds the validation split out of the
         training images.
         """
+
+    def check_files(self) -> None:
+        """Raise the error :meth:`load` would raise for a missing file, without reading the data
+        (existence, not content); ``advdistill recipe check`` calls it. Default: no files."""
 
 
 class Metric(Component, abc.ABC):

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from advdistill._testhooks import PAUSE_AT, pause_point
-from advdistill.components import build_labeled, build_student, build_teacher, load_data
+from advdistill.components import build_labeled, build_student, build_teacher, load_data, require_files
 from advdistill.context import StepContext
 from advdistill.engine import metrics_log
 from advdistill.engine.checkpoint import (
@@ -119,6 +119,7 @@ class Trainer:
         torch.manual_seed(self.cfg.seed)
 
         # -- build every component once, before the loop --------------------------------------
+        require_files(recipe)  # a missing teacher file is found before the data set is decoded
         self.splits = load_data(recipe)
         self.info = self.splits.info
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format

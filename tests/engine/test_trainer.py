@@ -5,6 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 import advdistill as ad
+from advdistill.engine import trainer as trainer_module
 from advdistill.errors import CheckpointError, RecipeError, TrainingError
 from advdistill.testing import TINY_RECIPE
 
@@ -301,3 +302,11 @@ def test_checkpoint_teacher_with_a_damaged_recipe_json(tiny_recipe, tmp_path, mo
     teacher = ad.build("teacher", "checkpoint", path=str(run / "checkpoints" / "last.safetensors"))
     with pytest.raises(RecipeError, match=r"recipe\.json: invalid JSON.*damaged"):
         teacher.load(num_classes=4, in_chans=1)
+
+
+def test_train_names_a_missing_teacher_before_reading_the_data(tiny_recipe, tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_module, "load_data", lambda recipe: pytest.fail("the data set was read"))
+    recipe = tiny_recipe(teacher={"kind": "checkpoint", "path": str(tmp_path / "t.safetensors"),
+                                  "model": {"kind": "small_cnn", "widths": [4], "hidden": 8}})
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        ad.train(recipe, tmp_path / "run")
