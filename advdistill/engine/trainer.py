@@ -94,6 +94,8 @@ class Trainer:
         self._events: list[dict[str, Any]] = []
         #: the epoch the checkpoint on disk holds (None: no checkpoint yet)
         self.saved_epoch: int | None = None
+        #: a resume of a run that has trained every epoch and been evaluated: fit() does nothing
+        self.finished = False
         self.dist, device_spec = setup(self.cfg.device, self.cfg.dist_timeout_min)
         try:
             #: images per step in this process (train.batch_size is the global batch)
@@ -106,7 +108,9 @@ class Trainer:
                 pause_point("train:started")
                 self._remove_stale_temp_files()
             self._check_run_dir(resume)
-            self._build(resume, device_spec)
+            self.finished = resume and self._is_finished()
+            if not self.finished:
+                self._build(resume, device_spec)
         except BaseException:
             self.close()
             raise
@@ -297,6 +301,31 @@ class Trainer:
             "kept_random": skipped,
         })
 
+    def _checkpoint_epoch(self) -> int | None:
+        if self.state_path.exists():
+            info = read_metadata(self.state_path).get("info")
+            if isinstance(info, dict) and info.get("epoch") is not None:
+                return int(info["epoch"])
+        last = self.ckpt_dir / "last.safetensors"
+        epoch = read_metadata(last).get("epoch") if last.exists() else None
+        return int(epoch) if epoch is not None else None
+
+    def _is_finished(self) -> bool:
+        """Every epoch trained, and the final evaluation written (or not asked for)."""
+        epoch = self._checkpoint_epoch() if self._has_checkpoint() else None
+        if epoch is None or epoch < self.cfg.epochs:
+            return False
+        if self.recipe.eval.at_end and not (self.out_dir / "report.json").exists():
+            return False  # stopped during the final evaluation: the resume runs it
+        recipe = self.out_dir / "recipe.json"
+        log.warning(
+            "%s is finished: it has trained all %d epochs (train.epochs = %d) and written its report; nothing to "
+            "do. To evaluate it again: `advdistill eval %s`. To train it for more epochs: `advdistill train %s "
+            "--out %s --resume --allow-recipe-change --set train.epochs=N` (N > %d).",
+            self.out_dir, epoch, self.cfg.epochs, self.out_dir, recipe, self.out_dir, epoch,
+        )
+        return True
+
     def _checkpoint_recipe_hash(self) -> str | None:
         """The hash of the recipe that trained the checkpoint (the checkpoint says it; recipe.json may be damaged)."""
         if self.state_path.exists():
@@ -393,6 +422,9 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------------
     def fit(self) -> Path:
         """Run the remaining epochs and the final evaluation; returns the run directory."""
+        if self.finished:
+            self.close()
+            return self.out_dir
         try:
             self._fit()
         except OSError as exc:  # a full disk, a quota, a vanished mount: say what is safe and what to do
@@ -433,6 +465,9 @@ class Trainer:
             self._write_recipe_json()
             if self.teacher_audit is not None and self.start_epoch == 1:  # a resume keeps the first record
                 self.append_metrics(self.teacher_audit)
+        if self.start_epoch > self.cfg.epochs and main:
+            log.warning("%s has trained all %d epochs; running the final evaluation, which did not finish",
+                        self.out_dir, self.cfg.epochs)
         for cb in callbacks:
             cb.on_train_start(self.state)
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):

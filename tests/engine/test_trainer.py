@@ -310,3 +310,28 @@ def test_train_names_a_missing_teacher_before_reading_the_data(tiny_recipe, tmp_
                                   "model": {"kind": "small_cnn", "widths": [4], "hidden": 8}})
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         ad.train(recipe, tmp_path / "run")
+
+
+def test_resuming_a_finished_run_says_so_and_changes_nothing(tiny_recipe, tmp_path, caplog, cli_runner):
+    import re
+
+    run = ad.train(tiny_recipe(), tmp_path / "run")
+    files = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.rglob("*") if p.is_file()}
+    result = cli_runner("train", str(run / "recipe.json"), "--out", str(run), "--resume")
+    assert "is finished: it has trained all 1 epochs" in result.output + caplog.text
+    assert "# Evaluation report" in result.output  # its report, as after training
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.rglob("*") if p.is_file()} == files
+    # the way to train it longer, as the message gives it, works
+    command = re.search(r"`advdistill (train .*?)`", caplog.text).group(1).replace("train.epochs=N", "train.epochs=2")
+    cli_runner(*command.split())
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r["event"] == "epoch"] == [1, 2]
+
+
+def test_a_run_stopped_in_its_final_evaluation_resumes_into_it(tiny_recipe, tmp_path, caplog):
+    run = ad.train(tiny_recipe(), tmp_path / "run")
+    (run / "report.json").unlink()  # as if killed while evaluating
+    before = (run / "metrics.jsonl").read_text()
+    ad.train(tiny_recipe(), run, resume=True)
+    assert "running the final evaluation, which did not finish" in caplog.text
+    assert (run / "report.json").exists() and (run / "metrics.jsonl").read_text() == before
