@@ -10,6 +10,7 @@ import abc
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import attrs
 from attrs import define
 
 from advdistill.progress import Progress
@@ -38,6 +39,16 @@ class Component:
 
     def __init__(self, config: Any = None) -> None:
         self.config = config
+
+    def __repr__(self) -> str:
+        """``PGD(norm='linf', eps=0.0314, ..., steps=20)``: the class and its config's values."""
+        config = self.config
+        if config is None:
+            return f"{type(self).__name__}()"
+        if not attrs.has(type(config)):
+            return f"{type(self).__name__}(config={config!r})"
+        values = ", ".join(f"{a.name}={getattr(config, a.name)!r}" for a in attrs.fields(type(config)) if a.repr)
+        return f"{type(self).__name__}({values})"
 
 
 class Attack(Component, abc.ABC):

@@ -335,3 +335,15 @@ def test_a_run_stopped_in_its_final_evaluation_resumes_into_it(tiny_recipe, tmp_
     ad.train(tiny_recipe(), run, resume=True)
     assert "running the final evaluation, which did not finish" in caplog.text
     assert (run / "report.json").exists() and (run / "metrics.jsonl").read_text() == before
+
+
+def test_the_log_says_once_when_max_steps_per_epoch_cuts_the_epochs(tiny_recipe, tmp_path, caplog):
+    # 64 training images in batches of 16: 4 steps per epoch, cut to 1
+    ad.train(tiny_recipe(train={"epochs": 2, "batch_size": 16, "max_steps_per_epoch": 1, "device": "cpu"}),
+             tmp_path / "cut")
+    said = "train.max_steps_per_epoch = 1 cuts every epoch to 1 of its 4 steps (16 of the 64 training images"
+    assert caplog.text.count(said) == 1
+    caplog.clear()
+    ad.train(tiny_recipe(train={"epochs": 1, "batch_size": 16, "max_steps_per_epoch": 4, "device": "cpu"}),
+             tmp_path / "whole")
+    assert "max_steps_per_epoch" not in caplog.text  # 4 of 4 steps: nothing cut
