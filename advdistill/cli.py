@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,9 @@ class AdvDistillGroup(click.Group):
         try:
             return super().invoke(ctx)
         except AdvDistillError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
+            rank = _launched_rank()
+            where = f" (process {rank})" if rank else ""
+            click.secho(f"Error{where}: {exc}", fg="red", err=True)
             sys.exit(2)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -113,12 +117,27 @@ def _registry_or_none() -> Any:
         return None
 
 
+def _launched_rank() -> int:
+    """This process's rank under ``torchrun`` (0 otherwise); only process 0 prints."""
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def _echo(text: str) -> None:
+    """Print ``text`` in process 0 only (under torchrun every process runs the command)."""
+    if _launched_rank() == 0:
+        click.echo(text)
+
+
 @click.group(cls=AdvDistillGroup)
 @click.version_option(__version__, prog_name="advdistill")
 @click.option("-v", "--verbose", is_flag=True, help="Log more (INFO from advdistill, DEBUG with -vv).")
 def cli(verbose: bool) -> None:
     """Adversarially robust knowledge distillation, composed from recipes and plugins."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    level = logging.INFO if verbose else logging.WARNING
+    if _launched_rank() != 0:  # the other torchrun processes say only what goes wrong in them
+        level = logging.ERROR
+        warnings.simplefilter("ignore")
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
 
 
 # -- plugins ---------------------------------------------------------------------------------
@@ -161,6 +180,36 @@ def _recipe_argument(f):
     return click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))(f)
 
 
+@recipe_group.command("list")
+@click.argument("pattern", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (name, path, summary) instead of a table.")
+@click.option("--bases", is_flag=True, help="Include the bases (recipes/base/...) that other recipes extend.")
+def recipe_list(pattern: str | None, as_json: bool, bases: bool) -> None:
+    """List the bundled recipes; each NAME works wherever a recipe path does, from any directory.
+
+    PATTERN filters the names: a glob (cifar10/*/rslad*) or a part of the name (mobilenetv2).
+    """
+    import fnmatch
+
+    from advdistill.recipe.bundled import list_bundled, recipes_root
+
+    found = list_bundled(bases=bases)
+    if pattern:
+        found = [r for r in found if fnmatch.fnmatchcase(r.name, pattern) or pattern in r.name]
+    if as_json:
+        click.echo(json.dumps([{"name": r.name, "path": str(r.path), "summary": r.summary} for r in found], indent=2))
+        return
+    if not found:
+        where = recipes_root()
+        click.echo(f"no bundled recipe matches {pattern!r}" if pattern and where else "no bundled recipes installed")
+        return
+    width = max(len(r.name) for r in found)
+    for r in found:
+        click.echo(f"{r.name.ljust(width)}  {r.summary}".rstrip())
+    click.echo(f"\n{len(found)} recipes in {recipes_root()}; e.g. `advdistill recipe show {found[0].name}`, "
+               f"`advdistill train {found[0].name} --out runs/x`")
+
+
 @recipe_group.command("show")
 @_recipe_argument
 def recipe_show(recipe: Path, overrides: tuple[str, ...]) -> None:
@@ -173,12 +222,25 @@ def recipe_show(recipe: Path, overrides: tuple[str, ...]) -> None:
 
 @recipe_group.command("check")
 @_recipe_argument
-def recipe_check(recipe: Path, overrides: tuple[str, ...]) -> None:
-    """Validate RECIPE; exit 0, or 2 with a message naming the file and key at fault."""
+@click.option("--files/--no-files", default=True, show_default=True,
+              help="Also check that the data set's files and the teacher's weights are where the recipe says "
+                   "(nothing is read, no model is built); --no-files validates the recipe alone (CI).")
+def recipe_check(recipe: Path, overrides: tuple[str, ...], files: bool) -> None:
+    """Validate RECIPE; exit 0, or 2 with a message naming the file and key at fault (or the missing file)."""
+    from advdistill.components import describe_missing, missing_files
+    from advdistill.errors import DataError
     from advdistill.recipe import load_recipe
 
     resolved = load_recipe(recipe, overrides)
-    click.echo(f"ok: {recipe} (hash {resolved.hash})")
+    if not files:
+        click.echo(f"ok: {recipe} (hash {resolved.hash}); files not checked (--no-files)")
+        return
+    problems = missing_files(resolved)
+    if problems:
+        raise DataError(f"{recipe} is a valid recipe (hash {resolved.hash}), but files it reads are missing "
+                        f"(--no-files skips this check):\n{describe_missing(problems)}")
+    present = [s for s in ("data", "teacher") if getattr(resolved, s) is not None]
+    click.echo(f"ok: {recipe} (hash {resolved.hash}); files found: {', '.join(present)}")
 
 
 @recipe_group.command("keys")
@@ -244,9 +306,9 @@ def train_command(
     out = out or Path("runs") / resolved.name
     run_dir = train(resolved, out, resume=resume, allow_recipe_change=allow_recipe_change, init_from=init_from,
                     init_strict=not init_partial)
-    click.echo(f"run directory: {run_dir}")
+    _echo(f"run directory: {run_dir}")
     report = run_dir / "report.md"
-    if report.exists():
+    if report.exists() and _launched_rank() == 0:
         click.echo(report.read_text())
 
 
@@ -282,7 +344,7 @@ def eval_command(
 
     With several RUN_DIRs, also print their comparison table and draw plots/gd_gc_vs_aa.png.
     """
-    from advdistill.evaluation.api import evaluate_checkpoint, evaluate_run
+    from advdistill.evaluation.api import evaluate_checkpoint, evaluate_run, joined_process_group
     from advdistill.evaluation.report import markdown
     from advdistill.recipe import load_recipe
 
@@ -293,15 +355,16 @@ def eval_command(
             raise click.UsageError("give a RUN_DIR, or both --recipe and --checkpoint")
         recipe = load_recipe(recipe_path, overrides)
         report = evaluate_checkpoint(recipe, checkpoint, out_dir=out or Path("."), **options)
-        click.echo(markdown(report))
+        _echo(markdown(report))
         return
     several = len(run_dirs) > 1
-    for run_dir in run_dirs:
-        recipe = load_recipe(recipe_path or run_dir / "recipe.json", overrides)
-        run_out = out / run_dir.name if several and out is not None else out
-        report = evaluate_run(run_dir, recipe=recipe, checkpoint=checkpoint, out_dir=run_out, **options)
-        click.echo(markdown(report))
-    if several:
+    recipes = [load_recipe(recipe_path or run_dir / "recipe.json", overrides) for run_dir in run_dirs]
+    with joined_process_group(recipes[0], device):  # under torchrun: one process group for every run
+        for run_dir, recipe in zip(run_dirs, recipes):
+            run_out = out / run_dir.name if several and out is not None else out
+            report = evaluate_run(run_dir, recipe=recipe, checkpoint=checkpoint, out_dir=run_out, **options)
+            _echo(markdown(report))
+    if several and _launched_rank() == 0:
         _echo_comparison([out / d.name if out is not None else d for d in run_dirs], out or Path("."))
 
 

@@ -10,6 +10,7 @@ import abc
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import attrs
 from attrs import define
 
 from advdistill.progress import Progress
@@ -38,6 +39,16 @@ class Component:
 
     def __init__(self, config: Any = None) -> None:
         self.config = config
+
+    def __repr__(self) -> str:
+        """``PGD(norm='linf', eps=0.0314, ..., steps=20)``: the class and its config's values."""
+        config = self.config
+        if config is None:
+            return f"{type(self).__name__}()"
+        if not attrs.has(type(config)):
+            return f"{type(self).__name__}(config={config!r})"
+        values = ", ".join(f"{a.name}={getattr(config, a.name)!r}" for a in attrs.fields(type(config)) if a.repr)
+        return f"{type(self).__name__}({values})"
 
 
 class Attack(Component, abc.ABC):
@@ -134,6 +145,10 @@ class TeacherLoader(Component, abc.ABC):
         """The accuracies published for this teacher, which the teacher audit compares with; None if unknown."""
         return None
 
+    def check_files(self) -> None:
+        """Raise the error :meth:`load` would raise for a missing (or refused) weight file, without
+        reading the weights or building the model; ``advdistill recipe check`` calls it. Default: no files."""
+
 
 @define(frozen=True)
 class DatasetInfo:
@@ -185,12 +200,21 @@ class DatasetSource(Component, abc.ABC):
         training images.
         """
 
+    def check_files(self) -> None:
+        """Raise the error :meth:`load` would raise for a missing file, without reading the data
+        (existence, not content); ``advdistill recipe check`` calls it. Default: no files."""
+
 
 class Metric(Component, abc.ABC):
     """An evaluation metric; returns report keys (accuracies in percent)."""
 
     #: the metric needs the teacher (e.g. gradient alignment)
     requires_teacher: ClassVar[bool] = False
+    #: every number the metric returns is a mean over the evaluated images (accuracies in percent
+    #: included; lists and tables of such means too): a multi-process evaluation (torchrun) gives
+    #: each process a part of the test set and averages the parts, weighted by their sizes. False:
+    #: the metric runs on the whole test set in process 0 while the others wait
+    mean_over_images: ClassVar[bool] = False
 
     @abc.abstractmethod
     def evaluate(self, ctx: EvalContext) -> Mapping[str, Any]:

@@ -603,14 +603,16 @@ def check_dataset_source(
 ) -> Any:
     """Assert the data-set contract; returns the :class:`~advdistill.interfaces.DataSplits`.
 
-    ``source.load()`` gives uint8 images (N, C, H, W) with C and (H, W) as its ``info`` says,
-    int64 labels (N,) in [0, num_classes), ``class_names`` empty or one per class, and the
-    expected counts when given.
+    ``source.check_files()`` passes (the files are there), ``source.load()`` gives uint8 images
+    (N, C, H, W) with C and (H, W) as its ``info`` says, int64 labels (N,) in [0, num_classes),
+    ``class_names`` empty or one per class, and the expected counts when given.
     """
     import torch
 
     from advdistill.interfaces import DatasetInfo, DataSplits
 
+    if hasattr(source, "check_files"):  # DatasetSource's; a duck-typed source may lack it
+        assert source.check_files() is None, "check_files() returns None when the files are there"
     splits = source.load()
     assert isinstance(splits, DataSplits), f"load() returned {type(splits).__name__}, expected DataSplits"
     info = splits.info

@@ -111,8 +111,13 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {exc}") from None
 
 
-def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str) -> None:
-    """``load_state_dict(strict=True)`` with a readable account of any mismatch."""
+#: what a mismatch usually means when the model comes from a recipe
+RECIPE_HINT = "Is the architecture (or num_classes) in the recipe the one the checkpoint was trained with?"
+
+
+def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str,
+                      hint: str = RECIPE_HINT) -> None:
+    """``load_state_dict(strict=True)`` with a readable account of any mismatch, then ``hint``."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -132,10 +137,7 @@ def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor], *, so
             parts.append(f"unexpected keys: {clip(unexpected)}")
         if shapes:
             parts.append(f"shape mismatches: {clip(shapes)}")
-        raise CheckpointError(
-            f"{source} does not match the model {type(model).__name__}: {'; '.join(parts)}. "
-            "Is the architecture (or num_classes) in the recipe the one the checkpoint was trained with?"
-        )
+        raise CheckpointError(f"{source} does not match the model {type(model).__name__}: {'; '.join(parts)}. {hint}")
     model.load_state_dict(state, strict=True)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from advdistill._testhooks import PAUSE_AT, pause_point
-from advdistill.components import build_labeled, build_student, build_teacher, load_data
+from advdistill.components import build_labeled, build_student, build_teacher, load_data, require_files
 from advdistill.context import StepContext
 from advdistill.engine import metrics_log
 from advdistill.engine.checkpoint import (
@@ -38,7 +38,7 @@ from advdistill.engine.checkpoint import (
     save_weights,
 )
 from advdistill.engine.data import InMemoryLoader, epoch_seed
-from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
+from advdistill.engine.distributed import all_reduce, barrier, per_process_batch, setup, teardown
 from advdistill.engine.metrics_log import keep_records
 from advdistill.engine.recipe_change import aux_weight_keys, recipe_changes
 from advdistill.engine.speed import BF16Teacher, compile_model, optimizer_options, uses_cuda_graphs
@@ -95,8 +95,13 @@ class Trainer:
         self._events: list[dict[str, Any]] = []
         #: the epoch the checkpoint on disk holds (None: no checkpoint yet)
         self.saved_epoch: int | None = None
-        self.dist, device_spec = setup(self.cfg.device)
+        #: a resume of a run that has trained every epoch and been evaluated: fit() does nothing
+        self.finished = False
+        self.dist, device_spec = setup(self.cfg.device, self.cfg.dist_timeout_min)
         try:
+            #: images per step in this process (train.batch_size is the global batch)
+            self.batch_size = per_process_batch(self.cfg.batch_size, self.cfg.batch_size_per_process,
+                                                self.dist.world_size)
             if self.dist.is_main:
                 # before anything is built: an unusable --out or a running run costs nothing
                 acquire_run_dir_lock(self.out_dir, "train")
@@ -104,7 +109,9 @@ class Trainer:
                 pause_point("train:started")
                 self._remove_stale_temp_files()
             self._check_run_dir(resume)
-            self._build(resume, device_spec)
+            self.finished = resume and self._is_finished()
+            if not self.finished:
+                self._build(resume, device_spec)
         except BaseException:
             self.close()
             raise
@@ -117,6 +124,7 @@ class Trainer:
         torch.manual_seed(self.cfg.seed)
 
         # -- build every component once, before the loop --------------------------------------
+        require_files(recipe)  # a missing teacher file is found before the data set is decoded
         self.splits = load_data(recipe)
         self.info = self.splits.info
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -134,19 +142,21 @@ class Trainer:
         self.callbacks = dict(sorted(callbacks.items(), key=lambda item: getattr(item[1], "order", 0)))
         self.optimizer = self._make_optimizer()
         self.train_loader = InMemoryLoader(
-            self.splits.train_x, self.splits.train_y, batch_size=self.cfg.batch_size, device=self.device,
+            self.splits.train_x, self.splits.train_y, batch_size=self.batch_size, device=self.device,
             shuffle=True, drop_last=self.cfg.drop_last, augment=self.cfg.augment,
             crop_padding=self.cfg.crop_padding, seed=self.cfg.seed, channels_last=self.channels_last,
             rank=self.dist.rank, world_size=self.dist.world_size,
         )
         if len(self.train_loader) == 0:
             raise TrainingError(
-                f"train.batch_size = {self.cfg.batch_size} exceeds the {self.splits.train_x.shape[0]} "
-                "training images (with drop_last = true no step would run)"
+                f"a batch of {self.batch_size * self.dist.world_size} images ({self._batch_text()}) exceeds the "
+                f"{self.splits.train_x.shape[0]} training images (with drop_last = true no step would run)"
             )
         self.steps_per_epoch = len(self.train_loader)
         if self.cfg.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, self.cfg.max_steps_per_epoch)
+        if self.dist.is_main:
+            self._announce_batches()
         self.attack_generator = torch.Generator(device=self.device)
         # the step's views of the models (speed settings); evaluation keeps the float32 eager ones
         self.attack_student, self.step_teacher = self._step_models()
@@ -191,6 +201,27 @@ class Trainer:
                     )
 
     # -- setup helpers -------------------------------------------------------------------------
+    def _batch_text(self) -> str:
+        if self.cfg.batch_size_per_process is not None:
+            return f"train.batch_size_per_process = {self.batch_size} in each of {self.dist.world_size} processes"
+        if self.dist.enabled:
+            return f"train.batch_size = {self.cfg.batch_size}, {self.batch_size} in each of {self.dist.world_size} " \
+                   "processes"
+        return f"train.batch_size = {self.cfg.batch_size}"
+
+    def _announce_batches(self) -> None:
+        """Say how a step is made up when it is not obvious: several processes, or epochs cut short."""
+        if self.dist.enabled:
+            log.info("%d processes: each optimizer step averages %d images (%s)",
+                        self.dist.world_size, self.batch_size * self.dist.world_size, self._batch_text())
+        full = len(self.train_loader)
+        if self.steps_per_epoch < full:
+            log.warning(
+                "train.max_steps_per_epoch = %d cuts every epoch to %d of its %d steps (%d of the %d training "
+                "images per epoch)", self.cfg.max_steps_per_epoch, self.steps_per_epoch, full,
+                self.steps_per_epoch * self.batch_size * self.dist.world_size, self.splits.train_x.shape[0],
+            )
+
     @property
     def state_path(self) -> Path:
         return self.ckpt_dir / "last.state.safetensors"
@@ -275,6 +306,31 @@ class Trainer:
             "source_epoch": meta.get("epoch"), "source_recipe_hash": meta.get("recipe_hash"),
             "kept_random": skipped,
         })
+
+    def _checkpoint_epoch(self) -> int | None:
+        if self.state_path.exists():
+            info = read_metadata(self.state_path).get("info")
+            if isinstance(info, dict) and info.get("epoch") is not None:
+                return int(info["epoch"])
+        last = self.ckpt_dir / "last.safetensors"
+        epoch = read_metadata(last).get("epoch") if last.exists() else None
+        return int(epoch) if epoch is not None else None
+
+    def _is_finished(self) -> bool:
+        """Every epoch trained, and the final evaluation written (or not asked for)."""
+        epoch = self._checkpoint_epoch() if self._has_checkpoint() else None
+        if epoch is None or epoch < self.cfg.epochs:
+            return False
+        if self.recipe.eval.at_end and not (self.out_dir / "report.json").exists():
+            return False  # stopped during the final evaluation: the resume runs it
+        recipe = self.out_dir / "recipe.json"
+        log.warning(
+            "%s is finished: it has trained all %d epochs (train.epochs = %d) and written its report; nothing to "
+            "do. To evaluate it again: `advdistill eval %s`. To train it for more epochs: `advdistill train %s "
+            "--out %s --resume --allow-recipe-change --set train.epochs=N` (N > %d).",
+            self.out_dir, epoch, self.cfg.epochs, self.out_dir, recipe, self.out_dir, epoch,
+        )
+        return True
 
     def _checkpoint_recipe_hash(self) -> str | None:
         """The hash of the recipe that trained the checkpoint (the checkpoint says it; recipe.json may be damaged)."""
@@ -386,6 +442,9 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------------
     def fit(self) -> Path:
         """Run the remaining epochs and the final evaluation; returns the run directory."""
+        if self.finished:
+            self.close()
+            return self.out_dir
         try:
             self._fit()
         except OSError as exc:  # a full disk, a quota, a vanished mount: say what is safe and what to do
@@ -426,6 +485,9 @@ class Trainer:
             self._write_recipe_json()
             if self.teacher_audit is not None and self.start_epoch == 1:  # a resume keeps the first record
                 self.append_metrics(self.teacher_audit)
+        if self.start_epoch > self.cfg.epochs and main:
+            log.warning("%s has trained all %d epochs; running the final evaluation, which did not finish",
+                        self.out_dir, self.cfg.epochs)
         for cb in callbacks:
             cb.on_train_start(self.state)
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):
@@ -445,9 +507,9 @@ class Trainer:
             barrier(self.dist)
         for cb in callbacks:
             cb.on_train_end(self.state)
-        if main and self.recipe.eval.at_end:
+        if self.recipe.eval.at_end:  # every process evaluates its part of the test set
             self.final_evaluation()
-        barrier(self.dist)
+        barrier(self.dist, "at the end of training")
 
     def _write_recipe_json(self) -> None:
         """recipe.json: the resolved recipe, its hash, and the history of changes and initialisations."""

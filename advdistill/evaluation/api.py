@@ -14,6 +14,7 @@ from torch import nn
 
 from advdistill.components import build, build_labeled, build_student, build_teacher, load_data
 from advdistill.engine.checkpoint import load_state_strict, read_metadata, read_tensors, remove_stale_temp_files
+from advdistill.engine.distributed import DistInfo, from_main, setup, teardown
 from advdistill.errors import RecipeError, RunDirectoryError
 from advdistill.evaluation.checkpoints import CheckpointChoice, describe, explicit, run_checkpoints, weights_identity
 from advdistill.evaluation.checks import run_checks
@@ -22,6 +23,7 @@ from advdistill.evaluation.plots import write_run_plots
 from advdistill.evaluation.records import RECORDS_FILE, split_fingerprint, write_per_example
 from advdistill.evaluation.report import REPORT_SCHEMA_VERSION, write_report
 from advdistill.evaluation.runner import run_metrics
+from advdistill.evaluation.sharding import evaluate_parts
 from advdistill.recipe import Recipe, load_recipe
 from advdistill.rundir import run_dir_lock
 from advdistill.torch_utils import resolve_device
@@ -63,7 +65,9 @@ def evaluate_run(
     and ``plots/`` to ``out_dir`` (default: the run directory).
 
     Without ``checkpoint``, both ``last`` and ``best`` are evaluated (those the run has; one row
-    each in the report) and the report's ``metrics`` are those of ``[eval] checkpoint``.
+    each in the report) and the report's ``metrics`` are those of ``[eval] checkpoint``. Under
+    ``torchrun`` every process must call it: each evaluates its part of the test set, process 0
+    writes the files, and every process returns the merged report.
 
     :param recipe: defaults to the run's ``recipe.json``.
     :param checkpoint: ``"last"``, ``"best"`` or a path: evaluate that one only.
@@ -73,19 +77,19 @@ def evaluate_run(
     """
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir else run_dir
-    with _writing_into(out):
-        if recipe is None:
-            recipe_path = run_dir / "recipe.json"
-            if not recipe_path.exists():
-                raise RecipeError(
-                    f"{run_dir} is not a run directory (no recipe.json); pass --recipe and --checkpoint"
-                )
-            recipe = load_recipe(recipe_path)
-        choices, reported, note = run_checkpoints(run_dir, checkpoint, recipe.eval.checkpoint)
+    if recipe is None:
+        recipe_path = run_dir / "recipe.json"
+        if not recipe_path.exists():
+            raise RecipeError(f"{run_dir} is not a run directory (no recipe.json); pass --recipe and --checkpoint")
+        recipe = load_recipe(recipe_path)
+    with joined_process_group(recipe, device) as (dist, device_spec), _writing_into(out, dist):
+        choices, reported, note = from_main(
+            dist, lambda: run_checkpoints(run_dir, checkpoint, recipe.eval.checkpoint), "to find the checkpoints"
+        )
         return _evaluate_choices(
             recipe, choices, reported, note=note, student=student, teacher=teacher, metrics=metrics, limit=limit,
-            batch_size=batch_size, out_dir=out, device=device, show_progress=show_progress, run_dir=run_dir,
-            splits=splits, checks=checks,
+            batch_size=batch_size, out_dir=out, device=device_spec, show_progress=show_progress, run_dir=run_dir,
+            splits=splits, checks=checks, dist=dist,
         )
 
 
@@ -105,26 +109,50 @@ def evaluate_checkpoint(
     ``kwargs`` are those of :func:`evaluate_model`. With ``out_dir``, writes ``report.json``,
     ``report.md``, ``per_example.safetensors`` and ``plots/`` there; ``run_dir`` (default: the
     run directory holding the checkpoint, if any) supplies ``metrics.jsonl`` for the linearity plot.
+    Under ``torchrun``, sharded as :func:`evaluate_run`.
     """
     out = Path(out_dir) if out_dir else None
-    with _writing_into(out):
+    with joined_process_group(recipe, device) as (dist, device_spec), _writing_into(out, dist):
         choice = explicit(checkpoint)
         if run_dir is None and (choice.path.parent.parent / "recipe.json").exists():
             run_dir = choice.path.parent.parent
         return _evaluate_choices(
-            recipe, [choice], choice.name, note=None, student=student, out_dir=out, device=device,
-            run_dir=Path(run_dir) if run_dir is not None else None, splits=splits, **kwargs,
+            recipe, [choice], choice.name, note=None, student=student, out_dir=out, device=device_spec,
+            run_dir=Path(run_dir) if run_dir is not None else None, splits=splits, dist=dist, **kwargs,
         )
 
 
 @contextlib.contextmanager
-def _writing_into(out_dir: Path | None) -> Iterator[None]:
-    """Lock ``out_dir`` (checked writable) before anything is read or built; stale temp files go."""
-    if out_dir is None:
-        yield
-        return
-    with run_dir_lock(out_dir, "eval"):
-        remove_stale_temp_files([out_dir, out_dir / "plots"])
+def joined_process_group(
+    recipe: Recipe, device: str | torch.device | None = None
+) -> Iterator[tuple[DistInfo, str | torch.device]]:
+    """Under torchrun: the process group (joined here, with ``train.dist_timeout_min``, unless already
+    joined, e.g. by training; left on exit if joined here) and this process's device. Outside
+    torchrun: a single process and ``device`` (default: the recipe's)."""
+    spec = device if isinstance(device, torch.device) else device or recipe.train.device
+    if isinstance(spec, torch.device):
+        dist, _ = setup("cpu" if spec.type == "cpu" else "cuda", recipe.train.dist_timeout_min)
+    else:
+        dist, spec = setup(spec, recipe.train.dist_timeout_min)
+    try:
+        yield dist, spec
+    finally:
+        teardown(dist)
+
+
+@contextlib.contextmanager
+def _writing_into(out_dir: Path | None, dist: DistInfo) -> Iterator[None]:
+    """Lock ``out_dir`` (checked writable) before anything is read or built; stale temp files go.
+
+    Process 0 alone writes; its failure to lock is raised in every process.
+    """
+    with contextlib.ExitStack() as stack:
+        if out_dir is not None:
+            def lock() -> None:
+                stack.enter_context(run_dir_lock(out_dir, "eval"))
+                remove_stale_temp_files([out_dir, out_dir / "plots"])
+
+            from_main(dist, lock, "to lock the output directory")
         yield
 
 
@@ -140,11 +168,19 @@ def _evaluate_choices(
     run_dir: Path | None,
     splits: Any,
     teacher: nn.Module | None = None,
+    dist: DistInfo | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Evaluate each checkpoint (weights identical to one already evaluated are not evaluated
-    again), then assemble one report whose ``metrics`` are the ``reported`` checkpoint's."""
-    dev = resolve_device(device or recipe.train.device)
+    again), then assemble one report whose ``metrics`` are the ``reported`` checkpoint's.
+
+    With several processes (``dist``), process 0 reads the checkpoints and hands them over (the
+    others may not see its files), every process evaluates its part, and process 0 writes."""
+    dist = dist or DistInfo()
+    dev = device if isinstance(device, torch.device) else resolve_device(device or recipe.train.device)
+    if not dist.is_main:
+        out_dir = None
+        kwargs["show_progress"] = False
     if splits is None:
         splits = load_data(recipe)
     if student is None:
@@ -157,7 +193,9 @@ def _evaluate_choices(
     metadata: dict[str, dict[str, Any]] = {}
     states: dict[str, dict[str, torch.Tensor]] = {}
     for choice in choices:
-        state, metadata[choice.name] = read_tensors(choice.path), read_metadata(choice.path)
+        state, metadata[choice.name] = from_main(
+            dist, lambda path=choice.path: (read_tensors(path), read_metadata(path)), "to read a checkpoint"
+        )
         twin = next((name for name, seen in states.items() if _same_weights(seen, state)), None)
         if twin is not None:
             log.info("%s holds the same weights as %s: not evaluated again", choice.path, twin)
@@ -166,7 +204,7 @@ def _evaluate_choices(
         load_state_strict(student, state, source=str(choice.path))
         records[choice.name] = {}
         rows[choice.name] = evaluate_model(student, recipe, splits=splits, teacher=teacher, device=dev,
-                                           records=records[choice.name], **kwargs)
+                                           records=records[choice.name], dist=dist, **kwargs)
         states[choice.name] = state
     report = _combine(rows, choices, metadata, reported, note)
     if out_dir is not None:
@@ -257,12 +295,16 @@ def evaluate_model(
     show_progress: bool = True,
     records: dict[str, torch.Tensor] | None = None,
     checks: bool | None = None,
+    dist: DistInfo | None = None,
 ) -> dict[str, Any]:
     """Run the recipe's metrics (or ``metrics``) on ``model``, then the sanity checks, and return
     the report dict.
 
     :param records: filled with the per-image flags the metrics record (report key → bool (N,)).
     :param checks: run the sanity checks (``[eval.checks]``); None: the recipe's ``[eval] checks``.
+    :param dist: the processes of a torchrun job (every one calls this): each evaluates its part of
+        the test images (:mod:`advdistill.evaluation.sharding`); the checks run in process 0 on the
+        merged results. None: this process evaluates every image.
     """
     dev = device if isinstance(device, torch.device) else resolve_device(device or recipe.train.device)
     splits = splits if splits is not None else load_data(recipe)
@@ -274,11 +316,18 @@ def evaluate_model(
     chosen = _metrics(recipe, metrics)
     records = records if records is not None else {}  # the checks read them
     batch_size = batch_size or recipe.eval.batch_size
-    values, errors, seconds = run_metrics(
-        model.to(dev), splits.test_x, splits.test_y, chosen, device=dev, teacher=teacher,
-        batch_size=batch_size, limit=limit, seed=recipe.eval.seed,
-        recipe=recipe, show_progress=show_progress, records=records,
-    )
+    common = dict(device=dev, teacher=teacher, batch_size=batch_size, recipe=recipe, show_progress=show_progress)
+    if dist is not None and dist.enabled:
+        values, errors, seconds, merged = evaluate_parts(
+            model.to(dev), splits.test_x[:limit], splits.test_y[:limit], chosen, dist=dist, seed=recipe.eval.seed,
+            **common,
+        )
+        records.update(merged)
+    else:
+        values, errors, seconds = run_metrics(
+            model.to(dev), splits.test_x, splits.test_y, chosen, limit=limit, seed=recipe.eval.seed,
+            records=records, **common,
+        )
     n_test = int(splits.test_x.shape[0])
     report = {
         "schema": REPORT_SCHEMA_VERSION,
@@ -295,22 +344,45 @@ def evaluate_model(
         "seconds": seconds,
     }
     if recipe.eval.checks.enabled if checks is None else checks:
-        ctx = EvalContext(
-            model=model, images=splits.test_x[:limit], labels=splits.test_y[:limit], device=dev,
-            batch_size=batch_size, teacher=teacher, recipe=recipe, seed=recipe.eval.seed,
-            show_progress=show_progress, label="checks",
-        )
-        report["checks"] = run_checks(ctx, chosen, values, records, recipe.eval.checks)
+        def sanity_checks() -> dict[str, Any]:
+            ctx = EvalContext(
+                model=model, images=splits.test_x[:limit], labels=splits.test_y[:limit], device=dev,
+                batch_size=batch_size, teacher=teacher, recipe=recipe, seed=recipe.eval.seed,
+                show_progress=show_progress, label="checks",
+            )
+            return run_checks(ctx, chosen, values, records, recipe.eval.checks)
+
+        report["checks"] = from_main(dist or DistInfo(), sanity_checks, "while process 0 runs the sanity checks")
     return report
 
 
-def evaluate(run_dir_or_model: Any, **kwargs: Any) -> dict[str, Any]:
-    """Python API: ``evaluate(run_dir, ...)`` or ``evaluate(model, recipe=..., ...)``."""
+def evaluate(
+    run_dir_or_model: str | Path | nn.Module,
+    *,
+    recipe: Recipe | str | Path | None = None,
+    checkpoint: str | None = None,
+    metrics: Sequence[str] | None = None,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    out_dir: str | Path | None = None,
+    device: str | None = None,
+    checks: bool | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate a run directory, or a model with ``recipe=``; returns the report dict.
+
+    See :func:`advdistill.api.evaluate` for the parameters.
+    """
+    if isinstance(recipe, (str, Path)):
+        recipe = load_recipe(recipe)
+    options = dict(metrics=metrics, limit=limit, batch_size=batch_size, checks=checks, show_progress=show_progress)
     if isinstance(run_dir_or_model, (str, Path)):
-        return evaluate_run(run_dir_or_model, **kwargs)
-    recipe = kwargs.pop("recipe", None)
+        return evaluate_run(run_dir_or_model, recipe=recipe, checkpoint=checkpoint, out_dir=out_dir, device=device,
+                            **options)
     if recipe is None:
         raise RecipeError("evaluate(model, ...) needs recipe= (for the data set and the metrics)")
-    if not isinstance(recipe, Recipe):
-        recipe = load_recipe(recipe)
-    return evaluate_model(run_dir_or_model, recipe, **kwargs)
+    if checkpoint is not None or out_dir is not None:
+        raise ValueError("checkpoint= and out_dir= go with a run directory; evaluate(model, recipe=...) "
+                         "evaluates the model as it is and writes no files")
+    with joined_process_group(recipe, device) as (dist, device_spec):
+        return evaluate_model(run_dir_or_model, recipe, device=device_spec, dist=dist, **options)

@@ -43,8 +43,12 @@ class TrainConfig:
 
     #: training epochs (counted from 1)
     epochs: int = field(default=1, validator=integer(1))
-    #: images per step and process (N DDP processes: N × batch_size per optimizer step)
+    #: images per optimizer step, over all processes (the global batch): under torchrun each of N
+    #: processes takes batch_size / N of every batch, so batch_size must divide by N
     batch_size: int = field(default=128, validator=integer(1))
+    #: images per step and process instead: N processes make N × this per optimizer step; none:
+    #: batch_size is the global batch
+    batch_size_per_process: int | None = field(default=None, validator=optional(integer(1)))
     #: seeds the initialisation, the data order, the augmentation and the attacks' random starts
     seed: int = field(default=0, validator=valid_seed)
     #: "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
@@ -88,6 +92,9 @@ class TrainConfig:
     optimizer_impl: str = field(default="auto", validator=one_of(*OPTIMIZER_IMPLS))
     #: CUDA: torch.backends.cudnn.benchmark (autotuned convolution algorithms)
     cudnn_benchmark: bool = field(default=False, validator=instance_of(bool))
+    #: under torchrun: minutes a process waits for the others (at a step, an epoch's end, the final
+    #: evaluation) before it fails with a timeout; raise it when process 0 does long work alone
+    dist_timeout_min: float = field(default=60.0, converter=as_float, validator=in_range(0.0, low_open=True))
     #: check the teacher at start (clean accuracy on 1,000 test images, PGD-20 on 100) and refuse a
     #: broken one (near chance, or below its published clean accuracy); the numbers go to metrics.jsonl
     audit_teacher: bool = field(default=True, validator=instance_of(bool))
@@ -243,7 +250,7 @@ def _checks(value: Any) -> ChecksConfig:
 class EvalConfig:
     """``[eval]``: the evaluation suite run at the end of training and by ``advdistill eval``."""
 
-    #: evaluation batch size
+    #: evaluation batch size (per process under torchrun)
     batch_size: int = field(default=256, validator=integer(1))
     #: evaluate the first N test images only
     limit: int | None = field(default=None, validator=optional(integer(1)))
@@ -323,7 +330,8 @@ class Recipe:
 
 # -- resolution ----------------------------------------------------------------------------
 
-_TOP_LEVEL = {
+#: the keys a recipe may have at its top level (besides ``extends``)
+TOP_LEVEL_KEYS = {
     "schema", "name", "description", "data", "student", "teacher", "attack", "objective", "aux",
     "optim", "train", "eval", "callbacks",
 }
@@ -400,10 +408,10 @@ def resolve(data: Mapping[str, Any], provenance: Provenance, *, source: str | No
     """Validate merged recipe data and resolve every component against the registry."""
     locate = _Locator(provenance, source)
     for key in data:
-        if key not in _TOP_LEVEL:
+        if key not in TOP_LEVEL_KEYS:
             raise RecipeError(
-                f"{locate(key)}: unknown top-level key {key!r}.{did_you_mean(key, _TOP_LEVEL)} "
-                f"Valid keys: {', '.join(sorted(_TOP_LEVEL))}."
+                f"{locate(key)}: unknown top-level key {key!r}.{did_you_mean(key, TOP_LEVEL_KEYS)} "
+                f"Valid keys: {', '.join(sorted(TOP_LEVEL_KEYS))}."
             )
     schema = data.get("schema")
     if schema != SCHEMA_VERSION:

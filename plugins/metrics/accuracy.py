@@ -15,6 +15,8 @@ from advdistill_plugins.metrics.common import DEFAULT_EPS
 class Clean(Metric):
     """Top-1 accuracy (%) on the clean test images → key ``clean`` (per image: recorded as ``clean``)."""
 
+    mean_over_images = True
+
     def evaluate(self, ctx):
         with torch.no_grad():
             correct = torch.cat([ctx.model(x).argmax(1) == y for x, y in ctx.batches("clean")])
@@ -60,6 +62,8 @@ class PGDAccuracy(Metric):
     step defaults to ε/4. Keys: ``pgd<steps>`` for Linf, ``pgd_l2`` / ``pgd_l1`` otherwise; the
     per-image robust flags are recorded under the same key.
     """
+
+    mean_over_images = True
 
     Config = PGDMetricConfig
 

@@ -268,6 +268,8 @@ class AutoAttackMetric(Metric):
     attacks only the first images (``<key>_n`` reports how many; no per-image record then).
     """
 
+    mean_over_images = True
+
     Config = AutoAttackConfig
 
     @property

@@ -68,6 +68,8 @@ class EpsCurve(Metric):
     Per image: recorded as ``eps_curve@<eps>/pgd20`` and ``eps_curve@<eps>/autoattack``
     (ε in pixel units, 6 significant digits)."""
 
+    mean_over_images = True
+
     Config = EpsCurveConfig
 
     def evaluate(self, ctx):

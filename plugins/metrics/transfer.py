@@ -39,6 +39,8 @@ class Transfer(Metric):
     """Accuracy (%) on VMI-FGSM examples (ε 16/255, 10 steps, N = 20, β = 1.5, μ = 1) crafted on a
     surrogate model → key ``transfer_vmi_fgsm``."""
 
+    mean_over_images = True
+
     Config = TransferConfig
 
     def attack(self) -> VMIFGSM:
