@@ -2,12 +2,12 @@
 
 The evaluated images are cut into contiguous parts, one per process (sizes differ by at most
 one). A metric whose numbers are means over the images (``Metric.mean_over_images``: every
-built-in one) runs on each part; the parts' numbers are averaged, weighted by their image
-counts, and their per-image records are concatenated in image order, so the merged report and
-``per_example.safetensors`` cover every image once. Any other metric runs on the whole set in
-process 0 while the others wait. Deterministic metrics give exactly the single-process
-numbers; those with random draws (PGD's random start, noise) draw per part, so their numbers
-agree with a single-process evaluation up to that randomness.
+built-in one, except AutoAttack with ``limit``) runs on each part; the parts' numbers are
+averaged, weighted by their image counts, and their per-image records are concatenated in
+image order, so the merged report and ``per_example.safetensors`` cover every image once. Any
+other metric runs on the whole set in process 0 while the others wait. Deterministic metrics
+give exactly the single-process numbers; those with random draws (PGD's random start, noise)
+draw per part, so their numbers agree with a single-process evaluation up to that randomness.
 """
 
 from __future__ import annotations

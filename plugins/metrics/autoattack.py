@@ -268,9 +268,12 @@ class AutoAttackMetric(Metric):
     attacks only the first images (``<key>_n`` reports how many; no per-image record then).
     """
 
-    mean_over_images = True
-
     Config = AutoAttackConfig
+
+    @property
+    def mean_over_images(self) -> bool:  # type: ignore[override]
+        """Sharded over processes unless ``limit``: the first N images of the whole set are attacked in process 0."""
+        return self.config.limit is None
 
     @property
     def key(self) -> str:

@@ -104,4 +104,13 @@ def test_every_built_in_metric_says_whether_it_can_be_sharded():
     registry = get_registry()
     for name in registry.names("metric"):
         if registry.spec("metric", name).package == "advdistill":
-            assert registry.get("metric", name).mean_over_images is True, name
+            flag = registry.get("metric", name).mean_over_images
+            if isinstance(flag, property):  # decided by the config: sharded with its defaults
+                flag = ad.build("metric", name).mean_over_images
+            assert flag is True, name
+
+
+def test_autoattack_with_a_limit_runs_whole_in_process_0():
+    # limit = N means the first N images of the whole test set, not N of each process's part
+    assert is_sharded(ad.build("metric", "autoattack"))
+    assert not is_sharded(ad.build("metric", "autoattack", limit=8))
