@@ -72,7 +72,7 @@ def test_dataset_contract(name, tmp_path, request):
     check_dataset_source(source, n_train=n_train, n_test=n_test, num_classes=num_classes)
 
 
-@pytest.mark.parametrize("name", ["cifar10", "cifar100", "svhn", "tiny_imagenet"])
+@pytest.mark.parametrize("name", ["cifar10", "cifar100", "svhn", "tiny_imagenet", "mnist", "fashion_mnist"])
 def test_check_files_raises_what_load_would_without_reading(name, tmp_path):
     # `recipe check` calls check_files(): the same message as the training run would get, found at once
     source = ad.build("dataset", name, root=str(tmp_path / "empty"))
@@ -100,3 +100,12 @@ def test_check_files_reads_no_data(tmp_path, monkeypatch):
     source, *_ = cifar10(tmp_path, None)
     monkeypatch.setattr("pickle.load", lambda *a, **k: pytest.fail("check_files read a batch"))
     assert source.check_files() is None
+
+
+def test_check_files_finds_a_missing_idx_file_without_reading(tmp_path, monkeypatch):
+    source, *_ = fashion_mnist(tmp_path, None)
+    monkeypatch.setattr("gzip.open", lambda *a, **k: pytest.fail("check_files read an idx file"))
+    assert source.check_files() is None
+    (tmp_path / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte\[\.gz\] not found"):
+        source.check_files()
