@@ -308,17 +308,15 @@ class Trainer:
         })
 
     def _checkpoint_epoch(self) -> int | None:
-        if self.state_path.exists():
-            info = read_metadata(self.state_path).get("info")
-            if isinstance(info, dict) and info.get("epoch") is not None:
-                return int(info["epoch"])
-        last = self.ckpt_dir / "last.safetensors"
-        epoch = read_metadata(last).get("epoch") if last.exists() else None
-        return int(epoch) if epoch is not None else None
+        """The epoch of the checkpoint (the training state file; None without one)."""
+        if not self.state_path.exists():
+            return None
+        info = read_metadata(self.state_path).get("info")
+        return int(info["epoch"]) if isinstance(info, dict) and info.get("epoch") is not None else None
 
     def _is_finished(self) -> bool:
         """Every epoch trained, and the final evaluation written (or not asked for)."""
-        epoch = self._checkpoint_epoch() if self._has_checkpoint() else None
+        epoch = self._checkpoint_epoch()
         if epoch is None or epoch < self.cfg.epochs:
             return False
         if self.recipe.eval.at_end and not (self.out_dir / "report.json").exists():
