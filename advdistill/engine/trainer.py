@@ -321,6 +321,8 @@ class Trainer:
             return False
         if self.recipe.eval.at_end and not (self.out_dir / "report.json").exists():
             return False  # stopped during the final evaluation: the resume runs it
+        if self._stale_exports(read_metadata(self.state_path).get("info") or {}):
+            return False  # killed while the last save exported its weights: the resume rewrites them
         recipe = self.out_dir / "recipe.json"
         log.warning(
             "%s is finished: it has trained all %d epochs (train.epochs = %d) and written its report; nothing to "
@@ -415,20 +417,26 @@ class Trainer:
             )
         load_weights(last, self.student)
 
+    def _stale_exports(self, info: dict[str, Any]) -> list[str]:
+        """The weight exports ("last", "best") that the save of ``info`` (the state file's) did not finish."""
+        def stale(path: Path) -> bool:
+            return not path.exists() or read_metadata(path).get("checkpoint_id") != info.get("checkpoint_id")
+
+        names = ["last"] if stale(self.ckpt_dir / "last.safetensors") else []
+        best_now = info.get("best_epoch") == info.get("epoch") and info.get("best") is not None
+        if best_now and stale(self.ckpt_dir / "best.safetensors"):
+            names.append("best")
+        return names
+
     def _repair_exports(self, info: dict[str, Any]) -> None:
         """Rewrite last/best.safetensors from the state file when their export was interrupted."""
         if not self.dist.is_main:
             return
         meta = info.get("weights_meta") or {}
-        last = self.ckpt_dir / "last.safetensors"
-        if not last.exists() or read_metadata(last).get("checkpoint_id") != info["checkpoint_id"]:
-            save_weights(last, self.student, meta)
-            log.warning("rewrote %s from %s (its export had been interrupted)", last, self.state_path.name)
-        best = self.ckpt_dir / "best.safetensors"
-        best_now = info.get("best_epoch") == info.get("epoch") and info.get("best") is not None
-        if best_now and (not best.exists() or read_metadata(best).get("checkpoint_id") != info["checkpoint_id"]):
-            save_weights(best, self.student, self._best_meta(meta))
-            log.warning("rewrote %s from %s (its export had been interrupted)", best, self.state_path.name)
+        for name in self._stale_exports(info):
+            path = self.ckpt_dir / f"{name}.safetensors"
+            save_weights(path, self.student, meta if name == "last" else self._best_meta(meta))
+            log.warning("rewrote %s from %s (its export had been interrupted)", path, self.state_path.name)
 
     def _truncate_metrics(self, epoch: int) -> int:
         """Drop the records of epochs after ``epoch`` (a resumed run writes them again); returns how many.
