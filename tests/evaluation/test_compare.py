@@ -10,9 +10,29 @@ from advdistill.evaluation.compare import compare_runs, comparison_table, load_r
 
 
 def write_run(root, name, **metrics):
+    """A schema-1 report: numbers only (no checkpoint, image count or threat model recorded)."""
     run = root / name
     run.mkdir(parents=True)
     (run / "report.json").write_text(json.dumps({"schema": 1, "name": name, "metrics": metrics}))
+    return run
+
+
+def write_run2(root, name, *, checkpoint="last", epoch=6, n=1000, eps=0.2, norm="linf", n_by_key=None, **metrics):
+    """A schema-2 report: each number with its images and, for the robust ones, its threat model."""
+    run = root / name
+    run.mkdir(parents=True)
+    info = {}
+    for key in metrics:
+        entry = {"checkpoint": checkpoint, "epoch": epoch, "n_examples": (n_by_key or {}).get(key, n),
+                 "unit": "%" if key in ("clean", "pgd20", "autoattack") else None}
+        if key in ("pgd20", "autoattack"):
+            entry["threat"] = {"norm": norm, "eps": eps, "source": "[attack]"}
+        info[key] = entry
+    smallest = min(entry["n_examples"] for entry in info.values())
+    report = {"schema": 2, "name": name, "dataset": "mnist5k", "n_examples": smallest,
+              "metrics": metrics, "metric_info": info, "checkpoint": {"name": checkpoint, "epoch": epoch},
+              "epoch": epoch}
+    (run / "report.json").write_text(json.dumps(report))
     return run
 
 
@@ -29,10 +49,11 @@ def test_table_has_one_row_per_run_in_the_papers_columns(runs):
     reports = {run.name: load_report(run) for run in runs}
     table = comparison_table(reports)
     lines = table.splitlines()
-    assert lines[0] == "| run | Clean | PGD-20 | AA | GD ↓ | GC ↑ |"
-    assert lines[3] == "| rslad+igdm | 58.40 | 33.00 | 28.60 | 0.220 | 0.670 |"
-    partial = comparison_table({"x": {"metrics": {"clean": 50.0}}})
-    assert partial.splitlines()[2] == "| x | 50.00 | – | – | – | – |"
+    assert lines[0] == "| run | checkpoint | images | threat model | Clean | PGD-20 | AA | GD ↓ | GC ↑ |"
+    # a schema-1 report says neither its checkpoint nor its image count nor its threat model
+    assert lines[3] == "| rslad+igdm | ? | ? | ? (not recorded) | 58.40 | 33.00 | 28.60 | 0.220 | 0.670 |"
+    partial = comparison_table({"x": {"metrics": {"clean": 50.0}, "n_examples": 100}})
+    assert partial.splitlines()[2] == "| x | ? | 100 | – | 50.00 | – | – | – | – |"
 
 
 def test_scatter_uses_autoattack_or_falls_back_to_pgd(runs):
@@ -79,7 +100,7 @@ def test_missing_or_broken_reports_are_clear_errors(tmp_path):
 
 def test_compare_command(cli_runner, runs, tmp_path):
     result = cli_runner("compare", *map(str, runs), "--out", str(tmp_path / "o"))
-    assert "| rslad+igdm | 58.40 |" in result.output and "gd_gc_vs_aa.png" in result.output
+    assert "| rslad+igdm | ? | ? | ? (not recorded) | 58.40 |" in result.output and "gd_gc_vs_aa.png" in result.output
     error = cli_runner("compare", str(tmp_path / "nothing"), exit_code=2)
     assert "Error:" in error.output and "Traceback" not in error.output
 

@@ -51,10 +51,10 @@ def test_write_run_plots_draws_what_the_data_allows(tmp_path):
     report = {"name": "r", "metrics": {"clean": 80.0}}
     assert plots.write_run_plots(tmp_path, report, tmp_path) == []
     report["metrics"]["eps_curve"] = [{"eps": 8 / 255, "pgd20": 40.0, "autoattack": 35.0}]
-    record = {"event": "epoch", "epoch": 1, "linearity": 0.1}
+    record = {"event": "epoch", "epoch": 1, "train_loss": 2.0, "linearity": 0.1}
     (tmp_path / "metrics.jsonl").write_text(json.dumps(record) + "\n")
     written = plots.write_run_plots(tmp_path, report, tmp_path)
-    assert [p.name for p in written] == ["eps_curve.png", "linearity.png"]
+    assert [p.name for p in written] == ["eps_curve.png", "training.png", "linearity.png"]
     assert all(is_png(p) for p in written) and all(p.parent == tmp_path / "plots" for p in written)
 
 

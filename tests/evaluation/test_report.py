@@ -15,8 +15,8 @@ def test_markdown_orders_columns_as_the_paper_and_tabulates_the_curve(tmp_path):
     }
     text = markdown(report)
     assert "| Clean | PGD-20 | AA | GD ↓ | GC ↑ | custom |\n|---|---|---|---|---|---|\n" \
-           "| 80.00 | 45.25 | 41.50 | 0.200 | 0.612 | 3.00 |" in text
-    assert "| ε (/255) | PGD-20 | AA |\n|---|---:|---:|\n| 8 | 40.00 | 35.00 |\n| 16 | 20.00 | – |" in text
+           "| 80.00 | 45.25 | 41.50 | 0.200 | 0.612 | 3.000 |" in text
+    assert "| ε | PGD-20 | AA |\n|---|---:|---:|\n| 8/255 | 40.00 | 35.00 |\n| 16/255 | 20.00 | – |" in text
     assert "## Metrics that failed\n\n- `transfer`: CheckpointError: not found" in text
     write_report(tmp_path, report)
     assert json.loads((tmp_path / "report.json").read_text()) == report
@@ -66,7 +66,8 @@ def test_sanity_checks_listed_in_full_for_the_reported_checkpoint_and_by_flag_fo
     }
     text = markdown(report)
     assert ("## Sanity checks\n\nCheckpoint `last`: **1 flagged**, 1 passed, 1 not run (the attack checks use the "
-            "first 100 evaluated images; definitions and what to do in docs/metrics.md, \"Sanity checks\").\n\n"
+            "first 100 evaluated images; definitions and what to do: the advdistill documentation, \"Metrics\" page, "
+            "\"Sanity checks\").\n\n"
             "- `ordering` passed: ordering numbers\n- `unbounded` **FLAGGED**: unbounded numbers\n"
             "- `black_box` not run: no teacher\n\n"
             "Checkpoint `best`: **1 flagged**, 2 passed.\n\n- `ordering` **FLAGGED**: ordering numbers\n\n"

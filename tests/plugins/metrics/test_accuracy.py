@@ -34,18 +34,18 @@ def test_clean_matches_a_loop(make_ctx, model, images):
 
 def test_pgd_defaults_are_the_papers():
     linf = ad.build("metric", "pgd")
-    assert linf.key == "pgd20" and linf.config.radius == pytest.approx(8 / 255)
-    assert linf.config.step == pytest.approx(2 / 255) and linf.config.steps == 20
+    assert linf.key == "pgd20" and linf.threat().eps == pytest.approx(8 / 255) and linf.threat().norm == "linf"
+    assert linf.attack().config.step_size == pytest.approx(2 / 255) and linf.config.steps == 20
     l2, l1 = ad.build("metric", "pgd", norm="l2"), ad.build("metric", "pgd", norm="l1")
-    assert (l2.key, l2.config.radius) == ("pgd_l2", pytest.approx(128 / 255))
-    assert l2.config.step == pytest.approx(32 / 255)
-    assert (l1.key, l1.config.radius, l1.config.step) == ("pgd_l1", 12.0, 3.0)
+    assert (l2.key, l2.threat().eps) == ("pgd_l2", pytest.approx(128 / 255))
+    assert l2.attack().config.step_size == pytest.approx(32 / 255)
+    assert (l1.key, l1.threat().eps, l1.attack().config.step_size) == ("pgd_l1", 12.0, 3.0)
     assert ad.build("metric", "pgd", steps=7, key="mine").key == "mine"
     # the unseen-norm attacks of Table 6 are also registered under their report keys
     for name in ("pgd_l2", "pgd_l1"):
         shortcut, explicit = ad.build("metric", name), ad.build("metric", "pgd", norm=name[-2:])
-        assert (shortcut.key, shortcut.config.radius, shortcut.config.step) == (
-            explicit.key, explicit.config.radius, explicit.config.step)
+        assert (shortcut.key, shortcut.threat(), shortcut.attack().config) == (
+            explicit.key, explicit.threat(), explicit.attack().config)
     with pytest.raises(RecipeError, match="eps"):
         ad.build("metric", "pgd", eps=0)
 

@@ -137,9 +137,9 @@ def test_missing_upstream_is_a_clear_error_when_asked_for(no_upstream):
 
 
 def test_run_autoattack_accepts_cpu_tensors(model, images, labels, no_upstream):
-    cfg = ad.build("metric", "autoattack", eps="4/255", **QUICK).config
-    flags = run_autoattack(model, images.float() / 255, labels, cfg, num_classes=4, seed=0, batch_size=8,
-                           device=torch.device("cpu"))
+    metric = ad.build("metric", "autoattack", eps="4/255", **QUICK)
+    flags = run_autoattack(model, images.float() / 255, labels, metric.config, threat=metric.threat(), num_classes=4,
+                           seed=0, batch_size=8, device=torch.device("cpu"))
     assert flags.dtype == torch.bool and flags.shape == labels.shape
 
 
