@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from advdistill.evaluation.formatting import is_accuracy
+
 log = logging.getLogger(__name__)
 
 NOT_RUN = "not run"
@@ -58,7 +60,8 @@ def rows_of(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         info = dict(row.get("metric_info") or {})
         for key in row["metrics"]:  # schema 1: what is known of each number
             info.setdefault(key, {"checkpoint": label, "epoch": row.get("epoch"),
-                                  "n_examples": report.get("n_examples"), "evaluated_at": None})
+                                  "n_examples": report.get("n_examples"), "evaluated_at": None,
+                                  "unit": "%" if is_accuracy(key) else None})
         row["metric_info"] = info
         out[label] = row
     return out

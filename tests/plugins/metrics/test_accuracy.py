@@ -1,5 +1,7 @@
 """Clean and PGD accuracy against independent implementations (torchattacks, naive loops)."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -137,3 +139,19 @@ def test_restarts_count_an_image_only_if_it_survives_all(make_ctx, model):
         survived += torch.stack(outcomes).all(0).sum().item()
     single = ad.build("metric", "pgd", eps="3/255", step_size="1/255", steps=5).evaluate(ctx)["pgd5"]
     assert ours == 100.0 * survived / ctx.n_examples <= single
+
+
+def run_recipe(eps, norm="linf"):
+    """What the metrics read of a recipe: its [attack] (the run's threat model)."""
+    return SimpleNamespace(attack=SimpleNamespace(config=SimpleNamespace(eps=eps, norm=norm)))
+
+
+def test_pgd_attacks_at_the_run_s_eps_and_says_so(make_ctx):
+    ctx = make_ctx(recipe=run_recipe(0.2))
+    value = ad.build("metric", "pgd", steps=3).evaluate(ctx)["pgd3"]
+    explicit = ad.build("metric", "pgd", steps=3, eps=0.2).evaluate(make_ctx())["pgd3"]
+    assert value == explicit
+    declared = ctx.threats["pgd3"]
+    assert (declared["norm"], declared["eps"], declared["source"], declared["attack"]) == ("linf", 0.2, "[attack]",
+                                                                                           "pgd")
+    assert declared["settings"]["step_size"] == pytest.approx(0.05)  # ε/4

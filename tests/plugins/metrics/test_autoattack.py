@@ -3,6 +3,7 @@
 import logging
 import sys
 import types
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -152,3 +153,17 @@ def test_run_autoattack_accepts_cpu_tensors(model, images, labels, no_upstream):
 def test_bad_settings_name_the_problem(params, message):
     with pytest.raises(RecipeError, match=message):
         ad.build("metric", "autoattack", **params)
+
+
+def run_recipe(eps, norm="linf"):
+    """What the metrics read of a recipe: its [attack] (the run's threat model)."""
+    return SimpleNamespace(attack=SimpleNamespace(config=SimpleNamespace(eps=eps, norm=norm)))
+
+
+def test_autoattack_attacks_at_the_run_s_eps_and_says_so(make_ctx, monkeypatch):
+    monkeypatch.setitem(sys.modules, "autoattack", None)
+    ctx = make_ctx(recipe=run_recipe(0.2))
+    value = ad.build("metric", "autoattack", **QUICK).evaluate(ctx)["autoattack"]
+    explicit = ad.build("metric", "autoattack", eps=0.2, **QUICK).evaluate(make_ctx())
+    assert value == explicit["autoattack"]
+    assert (ctx.threats["autoattack"]["eps"], ctx.threats["autoattack"]["label"]) == (0.2, "APGD-CE + APGD-T")
