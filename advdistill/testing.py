@@ -72,6 +72,7 @@ PLUGIN_SURFACE: tuple[str, ...] = (
     "advdistill.context",
     "advdistill.errors",
     "advdistill.evaluation.context",
+    "advdistill.evaluation.threat",
     "advdistill.interfaces",
     "advdistill.io",
     "advdistill.losses",

@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() and recipe.train.device != "cpu" else "cpu")
     splits = load_data(recipe)
     model = build_student(recipe, splits.info)
-    load_state_strict(model, read_tensors(args.run_dir / "checkpoints" / "last.safetensors"))
+    weights = args.run_dir / "checkpoints" / "last.safetensors"
+    load_state_strict(model, read_tensors(weights), source=str(weights))
     model = freeze(model.eval()).to(device)
 
     def ctx() -> EvalContext:

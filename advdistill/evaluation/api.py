@@ -72,7 +72,8 @@ def evaluate_run(
     checks: bool | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run directory; writes ``report.json``, ``report.md``, ``per_example.safetensors``
-    and ``plots/`` to ``out_dir`` (default: the run directory).
+    and ``plots/`` to ``out_dir`` (default: the run directory), adding to a report already there
+    key by key (each number with its checkpoint, images and time; see :mod:`.merge`).
 
     Without ``checkpoint``, both ``last`` and ``best`` are evaluated (those the run has; one row
     each in the report) and the report's ``metrics`` are those of ``[eval] checkpoint``.
@@ -166,11 +167,12 @@ def _evaluate_choices(
         teacher = build_teacher(recipe, splits.info)  # once for every checkpoint
     rows: dict[str, dict[str, Any]] = {}
     records: dict[str, dict[str, Any]] = {}
-    metadata: dict[str, dict[str, Any]] = {}
+    metadata = {choice.name: read_metadata(choice.path) for choice in choices}
+    # which weights each row's numbers and records come from (changed weights: older numbers go)
+    weights = {choice.name: weights_identity(choice.path, metadata[choice.name]) for choice in choices}
     states: dict[str, dict[str, torch.Tensor]] = {}
-    weights = {choice.name: weights_identity(choice.path, read_metadata(choice.path)) for choice in choices}
     for choice in choices:
-        state, metadata[choice.name] = read_tensors(choice.path), read_metadata(choice.path)
+        state = read_tensors(choice.path)
         twin = next((name for name, seen in states.items() if _same_weights(seen, state)), None)
         if twin is not None:
             log.info("%s holds the same weights as %s: not evaluated again", choice.path, twin)
@@ -186,6 +188,7 @@ def _evaluate_choices(
     report = _combine(rows, choices, metadata, reported, note, weights)
     report["test_sha256"] = split_fingerprint(splits.test_x, splits.test_y)
     if out_dir is not None:
+        # the numbers already in out_dir stay, key by key (evaluation/merge.py)
         report = merge_reports(read_previous(out_dir), report)
         with _reporting_write_failures(out_dir):
             path = write_per_example(
@@ -314,6 +317,7 @@ def evaluate_model(
         model.to(dev), splits.test_x, splits.test_y, chosen, device=dev, teacher=teacher,
         batch_size=batch_size, limit=limit, seed=recipe.eval.seed,
         recipe=recipe, show_progress=show_progress, records=records, threats=threats, origins=origins,
+        progress_lines=True,
     )
     n_test = int(splits.test_x.shape[0])
     n = n_test if limit is None else min(limit, n_test)

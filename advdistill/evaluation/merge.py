@@ -6,8 +6,9 @@ metric with which settings, at which threat model). An evaluation merges into it
 its numbers replace those of the same key and checkpoint, the others stay with their own
 provenance. A checkpoint whose weights changed since (a resumed run's new ``last``) loses its
 older numbers, as its per-example records do; a report on another data set or other test images
-is replaced as a whole. Schema-1 reports (before ``metric_info``) are read as well: their numbers
-are kept with the provenance they have (checkpoint, number of images; no time).
+(or of another student architecture) is replaced as a whole. Schema-1 reports (before
+``metric_info``) are read as well: their numbers are kept with the provenance they have
+(checkpoint, number of images; no time).
 """
 
 from __future__ import annotations
@@ -67,10 +68,13 @@ def rows_of(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def same_test_images(previous: Mapping[str, Any], current: Mapping[str, Any]) -> str | None:
-    """None when ``previous``'s numbers are on the data of ``current``; else why not."""
+def mergeable(previous: Mapping[str, Any], current: Mapping[str, Any]) -> str | None:
+    """None when ``previous``'s numbers are of the same kind of model on the same test images as
+    ``current``'s; else why not."""
+    if previous.get("model") != current.get("model"):
+        return f"another model ({previous.get('model')} instead of {current.get('model')})"
     if previous.get("dataset") != current.get("dataset"):
-        return f"data set {previous.get('dataset')} instead of {current.get('dataset')}"
+        return f"the data set {previous.get('dataset')} instead of {current.get('dataset')}"
     old, new = previous.get("test_sha256"), current.get("test_sha256")
     if old is not None and new is not None and old != new:
         return f"other {current.get('dataset')} test images (another [data] setting)"
@@ -119,9 +123,9 @@ def merge_reports(previous: Mapping[str, Any] | None, current: dict[str, Any]) -
     """
     if previous is None:
         return current
-    reason = same_test_images(previous, current)
+    reason = mergeable(previous, current)
     if reason is not None:
-        log.warning("replacing report.json: its numbers are on %s", reason)
+        log.warning("replacing report.json: its numbers are of %s", reason)
         return current
     old_rows, new_rows = rows_of(previous), rows_of(current)
     rows: dict[str, dict[str, Any]] = {}

@@ -37,6 +37,7 @@ def run_metrics(
     records: dict[str, Tensor] | None = None,
     threats: dict[str, dict[str, Any]] | None = None,
     origins: dict[str, str] | None = None,
+    progress_lines: bool = False,
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, float]]:
     """Evaluate ``model`` with each metric; returns ``(values, errors, seconds)``.
 
@@ -45,8 +46,9 @@ def run_metrics(
     the per-image flags the metrics record (``ctx.record``) are added to it, by report key;
     with ``threats``, what they declared about their robust keys (``ctx.describe``); with
     ``origins``, the label of the metric behind each report key and record key. Those of a
-    metric that failed are left out. One line per metric goes to the logger
-    ``advdistill.evaluation.progress`` (INFO), which ``advdistill eval`` prints.
+    metric that failed are left out. With ``progress_lines``, one line per metric goes to the
+    logger ``advdistill.evaluation.progress`` (INFO), which the command line prints (the test-set
+    evaluations do; the periodic evaluation and the teacher audit keep quiet).
     """
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
@@ -82,8 +84,9 @@ def run_metrics(
                     origins.update({k: label for k in [*result, *ctx.records, *ctx.threats]
                                     if k not in clash and k not in origins})
             seconds[label] = round(time.perf_counter() - start, 3)
-            progress.info("%s", progress_line(label, index, len(metrics), images.shape[0], seconds[label],
-                                              errors.get(label), result if label not in errors else None, ctx))
+            if progress_lines:
+                progress.info("%s", progress_line(label, index, len(metrics), images.shape[0], seconds[label],
+                                                  errors.get(label), result if label not in errors else None, ctx))
     return values, errors, seconds
 
 

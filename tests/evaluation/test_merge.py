@@ -14,7 +14,7 @@ from advdistill.evaluation.records import read_per_example_file
 DATA = Path(__file__).parent / "data"
 
 
-def report(rows, reported="last", dataset="d", sha="s"):
+def report(rows, reported="last", dataset="d", sha="s", model="m"):
     """A schema-2 report with ``rows``: {checkpoint: (weights, {key: (value, n, when)}, errors, seconds)}."""
     out = {}
     for name, (weights, numbers, errors, seconds) in rows.items():
@@ -22,8 +22,8 @@ def report(rows, reported="last", dataset="d", sha="s"):
                      "metrics": {k: v for k, (v, _, _) in numbers.items()},
                      "metric_info": {k: {"checkpoint": name, "n_examples": n, "evaluated_at": when}
                                      for k, (_, n, when) in numbers.items()}}
-    return {"schema": 2, "dataset": dataset, "test_sha256": sha, "checkpoint": {"name": reported}, "checkpoints": out,
-            "metrics": dict(out[reported]["metrics"]), "n_examples": 0}
+    return {"schema": 2, "model": model, "dataset": dataset, "test_sha256": sha, "checkpoint": {"name": reported},
+            "checkpoints": out, "metrics": dict(out[reported]["metrics"]), "n_examples": 0}
 
 
 def test_numbers_of_other_keys_stay_and_the_same_key_is_replaced():
@@ -54,8 +54,8 @@ def test_a_checkpoint_with_other_weights_loses_its_older_numbers_others_keep_the
     assert merged["checkpoints"]["best"]["metrics"] == {"clean": 88.0, "pgd20": 62.0}
 
 
-@pytest.mark.parametrize("change", [{"dataset": "other"}, {"sha": "other images"}])
-def test_a_report_on_other_test_data_is_replaced(change):
+@pytest.mark.parametrize("change", [{"dataset": "other"}, {"sha": "other images"}, {"model": "resnet18"}])
+def test_a_report_on_other_test_data_or_of_another_model_is_replaced(change):
     old = report({"last": ("w1", {"clean": (90.0, 100, "t1"), "pgd20": (60.0, 100, "t1")}, {}, {})})
     new = report({"last": ("w1", {"clean": (91.0, 100, "t2")}, {}, {})}, **change)
     assert merge_reports(old, new)["metrics"] == {"clean": 91.0}
