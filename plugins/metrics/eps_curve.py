@@ -29,7 +29,7 @@ from advdistill.config import (
     positive_or_none,
 )
 from advdistill.errors import RecipeError
-from advdistill.evaluation.threat import FROM_METRIC, ThreatModel
+from advdistill.evaluation.threat import FROM_METRIC, ThreatModel, eps_text
 from advdistill.interfaces import Metric
 from advdistill_plugins.metrics.autoattack import AutoAttackConfig, AutoAttackMetric
 
@@ -140,7 +140,7 @@ class EpsCurve(Metric):
         for i, eps in enumerate(ball.eps for ball in balls):
             point: dict[str, Any] = {"eps": eps, key: 100.0 * int(pgd[i].sum()) / ctx.n_examples,
                                      "autoattack": None if aa is None else 100.0 * int(aa[i].sum()) / ctx.n_examples}
-            log.info("eps_curve: eps = %.4f (%g/255): %s", eps, eps * 255, point)
+            log.info("eps_curve: ε = %s: %s", eps_text(eps), point)
             curve.append(point)
         return {"eps_curve": curve}
 
@@ -156,7 +156,7 @@ class EpsCurve(Metric):
             eps = ball.eps
             attack = build("attack", "pgd", eps=eps, step_size=step, steps=cfg.steps, norm=ball.norm, start="uniform")
             index = alive.nonzero().flatten()
-            for chunk in ctx.progress(index.split(ctx.batch_size), desc=f"eps_curve PGD {eps * 255:g}/255",
+            for chunk in ctx.progress(index.split(ctx.batch_size), desc=f"eps_curve PGD ε = {eps_text(eps)}",
                                       unit="batch"):
                 x, y = _images(ctx, chunk)
                 warm = starts[chunk].to(ctx.device) if starts is not None else None
@@ -190,7 +190,7 @@ class EpsCurve(Metric):
             index = alive.nonzero().flatten()
             if index.numel():
                 survivors = attrs.evolve(ctx, images=ctx.images[index], labels=ctx.labels[index], records={},
-                                         threats={}, record_prefix="", label=f"eps_curve AA {eps * 255:g}/255")
+                                         threats={}, record_prefix="", label=f"eps_curve AA ε = {eps_text(eps)}")
                 alive[index] = metric.robust_flags(survivors, threat).cpu()
             flags.append(alive.clone())
             at_eps = ctx.scoped(record_prefix(eps))
