@@ -138,6 +138,25 @@ def cli(verbose: bool) -> None:
         level = logging.ERROR
         warnings.simplefilter("ignore")
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    if _launched_rank() == 0:  # process 0 prints the merged evaluation's progress lines
+        _show_evaluation_progress()
+
+
+class _ProgressLines(logging.StreamHandler):
+    """Prints the evaluation's progress lines (one per checkpoint, per metric, per sanity-check run)."""
+
+
+def _show_evaluation_progress() -> None:
+    """Every evaluation prints one line per metric to stderr, also when stdout is not a terminal (a
+    log file, CI): a long AutoAttack is not silent, and stdout keeps only the report."""
+    logger = logging.getLogger("advdistill.evaluation.progress")
+    for handler in [h for h in logger.handlers if isinstance(h, _ProgressLines)]:
+        logger.removeHandler(handler)  # one handler per invocation (tests invoke the CLI many times)
+    handler = _ProgressLines(sys.stderr)
+    handler.setFormatter(logging.Formatter("eval: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 # -- plugins ---------------------------------------------------------------------------------

@@ -73,6 +73,7 @@ PLUGIN_SURFACE: tuple[str, ...] = (
     "advdistill.context",
     "advdistill.errors",
     "advdistill.evaluation.context",
+    "advdistill.evaluation.threat",
     "advdistill.interfaces",
     "advdistill.io",
     "advdistill.losses",

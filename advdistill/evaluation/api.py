@@ -17,13 +17,16 @@ from advdistill.engine.checkpoint import load_state_strict, read_metadata, read_
 from advdistill.engine.distributed import DistInfo, from_main, setup, teardown
 from advdistill.errors import RecipeError, RunDirectoryError
 from advdistill.evaluation.checkpoints import CheckpointChoice, describe, explicit, run_checkpoints, weights_identity
-from advdistill.evaluation.checks import run_checks
+from advdistill.evaluation.checks import checks_line, run_checks
 from advdistill.evaluation.context import EvalContext
+from advdistill.evaluation.info import mark_records, metric_info, utc_now
+from advdistill.evaluation.merge import merge_reports, read_previous, with_reported_row
 from advdistill.evaluation.plots import write_run_plots
-from advdistill.evaluation.records import RECORDS_FILE, split_fingerprint, write_per_example
+from advdistill.evaluation.records import RECORDS_FILE, read_per_example_file, split_fingerprint, write_per_example
 from advdistill.evaluation.report import REPORT_SCHEMA_VERSION, write_report
-from advdistill.evaluation.runner import run_metrics
+from advdistill.evaluation.runner import progress, run_metrics
 from advdistill.evaluation.sharding import evaluate_parts
+from advdistill.evaluation.threat import resolve_threat
 from advdistill.recipe import Recipe, load_recipe
 from advdistill.rundir import run_dir_lock
 from advdistill.torch_utils import resolve_device
@@ -45,6 +48,15 @@ def _metrics(recipe: Recipe, names: Sequence[str] | None) -> dict[str, Any]:
     return chosen
 
 
+def _metric_kinds(recipe: Recipe, labels: Sequence[str]) -> dict[str, str]:
+    """The registered metric kind behind each label (a recipe label, or a kind named directly)."""
+    return {label: recipe.eval.metrics[label].name if label in recipe.eval.metrics else label for label in labels}
+
+
+def _metric_labels(recipe: Recipe, names: Sequence[str] | None) -> list[str]:
+    return list(names) if names else list(recipe.eval.metrics)
+
+
 def evaluate_run(
     run_dir: str | Path,
     *,
@@ -62,7 +74,8 @@ def evaluate_run(
     checks: bool | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run directory; writes ``report.json``, ``report.md``, ``per_example.safetensors``
-    and ``plots/`` to ``out_dir`` (default: the run directory).
+    and ``plots/`` to ``out_dir`` (default: the run directory), adding to a report already there
+    key by key (each number with its checkpoint, images and time; see :mod:`.merge`).
 
     Without ``checkpoint``, both ``last`` and ``best`` are evaluated (those the run has; one row
     each in the report) and the report's ``metrics`` are those of ``[eval] checkpoint``. Under
@@ -190,34 +203,56 @@ def _evaluate_choices(
         teacher = build_teacher(recipe, splits.info)  # once for every checkpoint
     rows: dict[str, dict[str, Any]] = {}
     records: dict[str, dict[str, Any]] = {}
-    metadata: dict[str, dict[str, Any]] = {}
+    # process 0 reads them (the others may not see its files); weights: which weights each row's
+    # numbers and records come from (changed weights: older numbers go)
+    metadata, weights = from_main(dist, lambda: _identities(choices), "to read the checkpoints' metadata")
     states: dict[str, dict[str, torch.Tensor]] = {}
     for choice in choices:
-        state, metadata[choice.name] = from_main(
-            dist, lambda path=choice.path: (read_tensors(path), read_metadata(path)), "to read a checkpoint"
-        )
+        state = from_main(dist, lambda path=choice.path: read_tensors(path), "to read a checkpoint")
         twin = next((name for name, seen in states.items() if _same_weights(seen, state)), None)
         if twin is not None:
             log.info("%s holds the same weights as %s: not evaluated again", choice.path, twin)
+            progress.info("checkpoint %s: the same weights as %s, not evaluated again", choice.name, twin)
             rows[choice.name], records[choice.name] = {**rows[twin], "same_weights_as": twin}, records[twin]
             continue
+        _announce(choice, metadata[choice.name], recipe, splits, kwargs)
         load_state_strict(student, state, source=str(choice.path))
         records[choice.name] = {}
         rows[choice.name] = evaluate_model(student, recipe, splits=splits, teacher=teacher, device=dev,
                                            records=records[choice.name], dist=dist, **kwargs)
         states[choice.name] = state
-    report = _combine(rows, choices, metadata, reported, note)
+    report = _combine(rows, choices, metadata, reported, note, weights)
+    report["test_sha256"] = split_fingerprint(splits.test_x, splits.test_y)
     if out_dir is not None:
+        # the numbers already in out_dir stay, key by key (evaluation/merge.py)
+        report = merge_reports(read_previous(out_dir), report)
         with _reporting_write_failures(out_dir):
-            write_per_example(
-                out_dir, records, index=torch.arange(report["n_examples"]), dataset=splits.info.name,
-                recipe_hash=recipe.hash, test_sha256=split_fingerprint(splits.test_x, splits.test_y),
-                n_test=int(splits.test_x.shape[0]),
-                weights={c.name: weights_identity(c.path, metadata[c.name]) for c in choices},
+            path = write_per_example(
+                out_dir, records, index=torch.arange(rows[reported]["n_examples"]), dataset=splits.info.name,
+                recipe_hash=recipe.hash, test_sha256=report["test_sha256"],
+                n_test=int(splits.test_x.shape[0]), weights=weights,
             )
+        mark_records(report, read_per_example_file(path))
         report["per_example"] = RECORDS_FILE
         _write_outputs(out_dir, report, run_dir)
     return report
+
+
+def _identities(choices: Sequence[CheckpointChoice]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Each checkpoint's metadata and the identity of its weights, by checkpoint name."""
+    metadata = {choice.name: read_metadata(choice.path) for choice in choices}
+    return metadata, {choice.name: weights_identity(choice.path, metadata[choice.name]) for choice in choices}
+
+
+def _announce(choice: CheckpointChoice, metadata: dict[str, Any], recipe: Recipe, splits: Any,
+              options: dict[str, Any]) -> None:
+    """The progress line that opens a checkpoint's evaluation: which one, which metrics, how many images."""
+    n_test = int(splits.test_x.shape[0])
+    limit = options.get("limit") if options.get("limit") is not None else recipe.eval.limit
+    n = n_test if limit is None else min(limit, n_test)
+    epoch = f" (epoch {metadata['epoch']})" if metadata.get("epoch") is not None else ""
+    labels = _metric_labels(recipe, options.get("metrics"))
+    progress.info("checkpoint %s%s: %s on %d test images", choice.name, epoch, ", ".join(labels), n)
 
 
 def _same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
@@ -230,27 +265,32 @@ def _combine(
     metadata: dict[str, dict[str, Any]],
     reported: str,
     note: str | None,
+    weights: dict[str, str],
 ) -> dict[str, Any]:
-    """One report: the reported checkpoint's evaluation at the top, every checkpoint in ``checkpoints``."""
+    """One report: the reported checkpoint's evaluation at the top, every checkpoint in ``checkpoints``
+    (each number's ``metric_info`` names its checkpoint and epoch)."""
     by_name = {choice.name: choice for choice in choices}
     report = {k: v for k, v in rows[reported].items() if k != "same_weights_as"}
     report["checkpoint"] = describe(by_name[reported], metadata[reported])
     if note:
         report["checkpoint"]["note"] = note
     report["epoch"] = metadata[reported].get("epoch")
-    report["checkpoints"] = {}
+    rows_out = {}
     for choice in choices:
         row = rows[choice.name]
+        epoch = metadata[choice.name].get("epoch")
         # copies: errors added to the top level later (plots) belong to the report, not to a row
-        entry = {**describe(choice, metadata[choice.name]), "metrics": dict(row["metrics"]),
-                 "errors": dict(row["errors"])}
+        entry = {**describe(choice, metadata[choice.name]), "weights": weights[choice.name],
+                 "metrics": dict(row["metrics"]), "errors": dict(row["errors"]), "seconds": dict(row["seconds"]),
+                 "metric_info": {key: {**info, "checkpoint": choice.name, "epoch": epoch}
+                                 for key, info in row["metric_info"].items()}}
         if "checks" in row:
             entry["checks"] = row["checks"]
         del entry["name"]
         if "same_weights_as" in row:
             entry["same_weights_as"] = row["same_weights_as"]
-        report["checkpoints"][choice.name] = entry
-    return report
+        rows_out[choice.name] = entry
+    return with_reported_row(report, rows_out)
 
 
 def _write_outputs(out_dir: Path, report: dict[str, Any], run_dir: Path | None) -> None:
@@ -315,8 +355,12 @@ def evaluate_model(
     limit = limit if limit is not None else recipe.eval.limit
     chosen = _metrics(recipe, metrics)
     records = records if records is not None else {}  # the checks read them
+    threats: dict[str, dict[str, Any]] = {}
+    origins: dict[str, str] = {}
     batch_size = batch_size or recipe.eval.batch_size
-    common = dict(device=dev, teacher=teacher, batch_size=batch_size, recipe=recipe, show_progress=show_progress)
+    evaluated_at = utc_now()
+    common = dict(device=dev, teacher=teacher, batch_size=batch_size, recipe=recipe, show_progress=show_progress,
+                  threats=threats, origins=origins, progress_lines=True)
     if dist is not None and dist.enabled:
         values, errors, seconds, merged = evaluate_parts(
             model.to(dev), splits.test_x[:limit], splits.test_y[:limit], chosen, dist=dist, seed=recipe.eval.seed,
@@ -329,6 +373,9 @@ def evaluate_model(
             records=records, **common,
         )
     n_test = int(splits.test_x.shape[0])
+    n = n_test if limit is None else min(limit, n_test)
+    info = metric_info(values, chosen, _metric_kinds(recipe, list(chosen)), origins, seconds, records, threats,
+                       n_examples=n, evaluated_at=evaluated_at)
     report = {
         "schema": REPORT_SCHEMA_VERSION,
         "name": recipe.name,
@@ -336,10 +383,12 @@ def evaluate_model(
         "model": recipe.student.name,
         "teacher": recipe.teacher.to_json() if recipe.teacher is not None else None,
         "dataset": splits.info.name,
-        "n_examples": n_test if limit is None else min(limit, n_test),
+        "n_examples": n,
+        "threat": resolve_threat(recipe).to_json(),
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev),
         "advdistill_version": __version__,
         "metrics": values,
+        "metric_info": info,
         "errors": errors,
         "seconds": seconds,
     }
@@ -350,7 +399,11 @@ def evaluate_model(
                 batch_size=batch_size, teacher=teacher, recipe=recipe, seed=recipe.eval.seed,
                 show_progress=show_progress, label="checks",
             )
-            return run_checks(ctx, chosen, values, records, recipe.eval.checks)
+            result = run_checks(ctx, chosen, values, records, recipe.eval.checks, threats=threats)
+            for entry in result["results"].values():
+                entry["evaluated_at"] = evaluated_at
+            progress.info("%s", checks_line(result))
+            return result
 
         report["checks"] = from_main(dist or DistInfo(), sanity_checks, "while process 0 runs the sanity checks")
     return report

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -21,7 +22,7 @@ from attrs import define, field
 from torch import Tensor, nn
 
 from advdistill.engine.distributed import DistInfo, all_gather_object
-from advdistill.evaluation.runner import run_metrics
+from advdistill.evaluation.runner import progress, progress_line, run_metrics
 from advdistill.interfaces import Metric
 
 
@@ -52,6 +53,9 @@ class PartResult:
     error: str | None = None
     seconds: float = 0.0
     records: dict[str, Tensor] = field(factory=dict)
+    #: what the metric declared about its robust keys (``ctx.describe``), and the label behind each key
+    threats: dict[str, dict[str, Any]] = field(factory=dict)
+    origins: dict[str, str] = field(factory=dict)
 
 
 def evaluate_parts(
@@ -62,10 +66,15 @@ def evaluate_parts(
     *,
     dist: DistInfo,
     seed: int,
+    threats: dict[str, dict[str, Any]] | None = None,
+    origins: dict[str, str] | None = None,
+    progress_lines: bool = False,
     **common: Any,
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, float], dict[str, Tensor]]:
     """Run ``metrics`` with the images cut over the processes; every process returns the merged
-    ``(values, errors, seconds, records)`` of all images. ``common``: :func:`run_metrics`' options."""
+    ``(values, errors, seconds, records)`` of all images. ``common``: :func:`run_metrics`' options;
+    ``threats`` and ``origins`` are filled as :func:`run_metrics` fills them; with ``progress_lines``
+    process 0 prints one line per metric with the merged numbers (a part's would mislead)."""
     start, stop = part_bounds(int(images.shape[0]), dist.rank, dist.world_size)
     mine: dict[str, PartResult] = {}
     for label, metric in metrics.items():
@@ -78,11 +87,46 @@ def evaluate_parts(
         if x.shape[0] == 0:  # fewer images than processes
             continue
         records: dict[str, Tensor] = {}
+        part_threats: dict[str, dict[str, Any]] = {}
+        part_origins: dict[str, str] = {}
         values, errors, seconds = run_metrics(model, x, y, {label: metric}, seed=metric_seed, records=records,
-                                              **common)
-        mine[label] = PartResult(int(x.shape[0]), values, errors.get(label), seconds.get(label, 0.0), records)
+                                              threats=part_threats, origins=part_origins, **common)
+        mine[label] = PartResult(int(x.shape[0]), values, errors.get(label), seconds.get(label, 0.0), records,
+                                 part_threats, part_origins)
     parts = all_gather_object(mine, dist, "to merge the evaluation of the test set's parts")
-    return merge_parts(parts, list(metrics), n=int(images.shape[0]))
+    merged = merge_parts(parts, list(metrics), n=int(images.shape[0]))
+    values, errors, seconds, records = merged
+    declared_threats, declared_origins = merge_declarations(parts, list(metrics), errors)
+    if threats is not None:
+        threats.update({k: v for k, v in declared_threats.items() if k not in threats})
+    if origins is not None:
+        origins.update({k: v for k, v in declared_origins.items() if k not in origins})
+    if progress_lines and dist.is_main:
+        for index, label in enumerate(metrics, 1):
+            if label not in seconds:
+                continue
+            result = {k: v for k, v in values.items() if declared_origins.get(k) == label}
+            shown = SimpleNamespace(records=records, threats=declared_threats)
+            progress.info("%s", progress_line(label, index, len(metrics), int(images.shape[0]), seconds[label],
+                                              errors.get(label), None if label in errors else result, shown))
+    return merged
+
+
+def merge_declarations(
+    parts: Sequence[Mapping[str, PartResult]], order: Sequence[str], errors: Mapping[str, str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The threat models and key origins the metrics declared (the same on every part: a metric's
+    declarations come from its configuration and the recipe): those of the first part that ran it."""
+    threats: dict[str, dict[str, Any]] = {}
+    origins: dict[str, str] = {}
+    for label in order:
+        if label in errors:
+            continue
+        found = next((part[label] for part in parts if label in part), None)
+        if found is not None:
+            threats.update({k: v for k, v in found.threats.items() if k not in threats})
+            origins.update({k: v for k, v in found.origins.items() if k not in origins})
+    return threats, origins
 
 
 def merge_parts(

@@ -8,6 +8,7 @@ from advdistill.components import build
 from advdistill.config import integer, optional, optional_float, positive_or_none
 from advdistill.errors import TrainingError
 from advdistill.evaluation.runner import run_metrics
+from advdistill.evaluation.threat import FROM_ATTACK, resolve_threat
 from advdistill.interfaces import Callback
 from advdistill.val_split import require_val
 
@@ -20,9 +21,9 @@ class PeriodicEvalConfig:
     limit: int | None = field(default=None, validator=optional(integer(1)))
     #: PGD steps
     steps: int = field(default=10, validator=integer(1))
-    #: PGD radius; None: the recipe's [attack] eps, else 8/255
+    #: PGD radius; None: the run's threat model (the recipe's [attack] eps and norm, else Linf 8/255)
     eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
-    #: None: the recipe's [attack] step_size, else 2/255
+    #: None: the recipe's [attack] step_size, else ε/4
     step_size: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
     #: None: the recipe's [eval] batch_size
     batch_size: int | None = field(default=None, validator=optional(integer(1)))
@@ -40,12 +41,13 @@ class PeriodicEval(Callback):
     def on_train_start(self, run):
         require_val(run, "periodic_eval")
         cfg = self.config
-        attack_cfg = getattr(run.recipe.attack, "config", None)
-        eps = cfg.eps if cfg.eps is not None else getattr(attack_cfg, "eps", 8 / 255)
-        step = cfg.step_size if cfg.step_size is not None else getattr(attack_cfg, "step_size", 2 / 255)
+        threat = resolve_threat(run.recipe, eps=cfg.eps)
+        step = cfg.step_size
+        if step is None and threat.source == FROM_ATTACK:  # the training attack's step at its own radius
+            step = getattr(run.recipe.attack.config, "step_size", None)
         self.metrics = {
             "clean": build("metric", "clean"),
-            "pgd": build("metric", "pgd", eps=eps, step_size=step, steps=cfg.steps, key="pgd"),
+            "pgd": build("metric", "pgd", norm=threat.norm, eps=threat.eps, step_size=step, steps=cfg.steps, key="pgd"),
         }
 
     def on_epoch_end(self, run, record):

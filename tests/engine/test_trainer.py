@@ -16,7 +16,7 @@ def weights(run_dir, name="last"):
 
 def test_train_writes_the_run_directory(tiny_recipe, tmp_path):
     run = ad.train(tiny_recipe(), tmp_path / "run")
-    for name in ("recipe.json", "metrics.jsonl", "report.json", "report.md",
+    for name in ("recipe.json", "metrics.jsonl", "report.json", "report.md", "plots/training.png",
                  "checkpoints/last.safetensors", "checkpoints/last.state.safetensors"):
         assert (run / name).exists(), name
     recipe_json = json.loads((run / "recipe.json").read_text())
@@ -24,7 +24,7 @@ def test_train_writes_the_run_directory(tiny_recipe, tmp_path):
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert {r["event"] for r in records} == {"step", "epoch"}
     report = json.loads((run / "report.json").read_text())
-    assert report["schema"] == 1 and report["n_examples"] == 32
+    assert report["schema"] == 2 and report["n_examples"] == 32
     assert set(report["metrics"]) == {"clean", "pgd2"} and report["errors"] == {}
     assert 0 <= report["metrics"]["pgd2"] <= report["metrics"]["clean"] <= 100
 
