@@ -38,4 +38,6 @@ def format_metric(key: str, value: Any, info: Mapping[str, Any] | None = None) -
         return "–"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
-    return format_accuracy(value) if is_accuracy(key, info) else format_number(value)
+    if is_accuracy(key, info):
+        return format_accuracy(value)
+    return str(value) if isinstance(value, int) else format_number(value)  # a count (e.g. autoattack_n)

@@ -51,6 +51,14 @@ def _attack_of(key: str, label: str | None, origins: Mapping[str, str],
     return " and ".join(names) or None
 
 
+def _images(key: str, label: str | None, values: Mapping[str, Any], metrics: Mapping[str, Any], n: int) -> int:
+    """How many images ``key`` is over: ``n``, or the first ``<key>_n`` of a metric with a ``limit``
+    (AutoAttack's)."""
+    count = values.get(f"{key}_n")
+    limited = getattr(getattr(metrics.get(label or ""), "config", None), "limit", None) is not None
+    return count if limited and isinstance(count, int) and not isinstance(count, bool) else n
+
+
 def metric_info(
     values: Mapping[str, Any],
     metrics: Mapping[str, Any],
@@ -70,8 +78,10 @@ def metric_info(
     info = {}
     for key in values:
         label = origins.get(key)
-        accuracy = key in records or any(k.startswith(f"{key}@") for k in records)
-        entry: dict[str, Any] = {"label": label, "kind": kinds.get(label or ""), "n_examples": n_examples,
+        images = _images(key, label, values, metrics, n_examples)
+        # a limited AutoAttack records no per-image flags, but is an accuracy all the same
+        accuracy = key in records or any(k.startswith(f"{key}@") for k in records) or images != n_examples
+        entry: dict[str, Any] = {"label": label, "kind": kinds.get(label or ""), "n_examples": images,
                                  "evaluated_at": evaluated_at, "seconds": seconds.get(label or ""),
                                  "unit": "%" if accuracy else None}
         threat = _threat_of(key, label, origins, threats)

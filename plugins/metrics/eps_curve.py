@@ -54,6 +54,9 @@ def _autoattack_settings(value: Any) -> dict[str, Any] | None:
     if fixed:
         names = ", ".join(sorted(fixed))
         raise ValueError(f"autoattack: {names} are set per point of the curve; remove them")
+    if "limit" in value:  # the curve attacks the survivors among every evaluated image
+        raise ValueError("autoattack: limit does not apply to the eps curve; [eval] limit (or --limit) evaluates "
+                         "fewer images")
     try:
         build_config(AutoAttackConfig, value, where="autoattack")
     except RecipeError as exc:

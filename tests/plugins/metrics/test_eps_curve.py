@@ -147,6 +147,7 @@ def test_without_autoattack_the_entry_is_null(make_ctx):
 
 @pytest.mark.parametrize("params,message", [
     ({"autoattack": {"eps": 0.1}}, "set per point"),
+    ({"autoattack": {"limit": 10}}, "limit does not apply to the eps curve"),
     ({"autoattack": {"version": "custom"}}, "needs attacks"),
     ({"autoattack": {"n_iterz": 3}}, "Did you mean 'n_iter'"),
     ({"eps": []}, "at least one value"),
