@@ -1,5 +1,6 @@
-"""How reports print a number: accuracies (percent) with two decimals, every other value (GD, GC,
-distances, ratios) with three decimals, or three significant digits when it is small."""
+"""How reports print a number: accuracies (percent) with two decimals, integer counts as they are,
+every other value (GD, GC, distances, ratios) with three decimals, or three significant digits
+when it is small."""
 
 from __future__ import annotations
 

@@ -97,6 +97,13 @@ def test_the_final_evaluation_is_sharded_and_equals_a_one_process_evaluation(tin
     assert result.stdout.count("# Evaluation report") == 1
     one = ad.evaluate(run, out_dir=tmp_path / "one", checks=True, show_progress=False)
     assert one["metrics"] == sharded["metrics"]
+    # what each number is (threat model, images, unit) travels with the parts
+    described = ("threat", "attack", "n_examples", "unit", "label")
+    assert {k: {f: v.get(f) for f in described} for k, v in sharded["metric_info"].items()} == \
+           {k: {f: v.get(f) for f in described} for k, v in one["metric_info"].items()}
+    # process 0 alone prints the progress lines, with the merged numbers: one opening line per checkpoint
+    evaluated = [c for c in sharded["checkpoints"].values() if "same_weights_as" not in c]
+    assert sum(line.startswith("eval: [1/") for line in result.stderr.splitlines()) == len(evaluated)
     assert one["checks"]["flagged"] == sharded["checks"]["flagged"]
     again = load_file(str(tmp_path / "one" / "per_example.safetensors"))
     assert set(again) == set(records) and all(torch.equal(again[k], records[k]) for k in records)

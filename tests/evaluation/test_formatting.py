@@ -18,3 +18,4 @@ def test_accuracies_are_known_from_metric_info_else_by_their_key():
     assert is_accuracy("mine", {"mine": {"unit": "%"}}) and not is_accuracy("pgd20", {"pgd20": {"unit": None}})
     assert format_metric("clean", 0.5) == "0.50" and format_metric("gd", 0.5) == "0.500"
     assert format_metric("x", None) == "–" and format_metric("x", "text") == "text"
+    assert format_metric("autoattack_n", 10) == "10"  # a count, not a measurement

@@ -80,7 +80,7 @@ def test_limit_and_progress_messages(net, data, caplog):
     assert seen == {"n": 7, "batches": [3, 3, 1]}
     lines = [r.getMessage() for r in caplog.records if r.name == "advdistill.evaluation.progress"]
     assert len(lines) == 2  # one line per metric
-    assert lines[0].startswith("[1/2] count: n = 7.000 on 7 images, ")  # not a percentage
+    assert lines[0].startswith("[1/2] count: n = 7 on 7 images, ")  # not a percentage; an integer count
     assert lines[1].startswith("[2/2] pgd: pgd1 = ") and " % (Linf ε = 0.25) on 7 images, " in lines[1]
     caplog.clear()
     run_metrics(net, *data, {"count": Count()}, device=CPU, show_progress=False)  # the periodic evaluation's way
