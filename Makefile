@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	# a reference implementation for tests; --no-deps: see the comment on the test extra in pyproject.toml
+	$(PY) -m pip install --quiet --no-deps 'torchattacks>=3.5'
 	# the example third-party plugin package, installed like any user's plugin (tests use it)
 	$(PY) -m pip install --quiet --no-deps -e $(EXAMPLE)
 	touch $(STAMP)

@@ -62,11 +62,11 @@ def evaluate_run(
     """Evaluate a run directory; writes ``report.json``, ``report.md``, ``per_example.safetensors``
     and ``plots/`` to ``out_dir`` (default: the run directory).
 
-    Without ``checkpoint``, both ``last`` and ``best`` are evaluated (those the run has; one row
+    Without ``checkpoint``, ``last``, ``best`` and ``ema`` are evaluated (those the run has; one row
     each in the report) and the report's ``metrics`` are those of ``[eval] checkpoint``.
 
     :param recipe: defaults to the run's ``recipe.json``.
-    :param checkpoint: ``"last"``, ``"best"`` or a path: evaluate that one only.
+    :param checkpoint: ``"last"``, ``"best"``, ``"ema"`` or a path: evaluate that one only.
     :param student: an already built student to load the weights into (saves a rebuild).
     :param splits: the recipe's data, if already loaded (saves reading it again).
     :param checks: run the sanity checks after the metrics; None: the recipe's ``[eval] checks``.
