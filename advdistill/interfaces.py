@@ -358,7 +358,11 @@ class StepExtension(Component, CheckpointState):
     order: ClassVar[int] = 0
 
     def before_loss(self, step: TrainStep) -> None:
-        """After the attack and the teacher's forward, before the loss of the update is computed."""
+        """After the attack and the teacher's forward, before the loss of the update is computed.
+
+        The parameters' ``.grad`` still hold the previous step's gradient (the engine clears them
+        just before the backward): take gradients with ``torch.autograd.grad``.
+        """
 
     def before_update(self, step: TrainStep) -> None:
         """After ``loss.backward()``, before the gradient clipping (``train.grad_clip``) and ``optimizer.step()``."""

@@ -1,13 +1,14 @@
 """MLflow: the flattened recipe as params, every logged number as metrics, the report files and a
 checkpoint as artifacts (``pip install 'advdistill[mlflow]'``). Any tracking URI works: a local
-``sqlite:///mlflow.db`` or ``file:`` store needs no server.
+``sqlite:///mlflow.db`` needs no server (MLflow 3 refuses ``file:`` stores unless
+``MLFLOW_ALLOW_FILE_STORE=true``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from attrs import define, field
 from attrs.validators import instance_of
@@ -31,7 +32,7 @@ _METRICS_PER_CALL = 1000
 
 @define(frozen=True, kw_only=True)
 class MLflowConfig:
-    #: e.g. "sqlite:///mlflow.db" (relative to the working directory), "file:///abs/mlruns",
+    #: e.g. "sqlite:///mlflow.db" (a file in the working directory; "sqlite:////abs/path.db"),
     #: "http://host:5000"; none: MLFLOW_TRACKING_URI, else MLflow's default store
     tracking_uri: str | None = field(default=None, validator=optional(instance_of(str)))
     #: the experiment (created when missing)
@@ -51,7 +52,7 @@ class MLflowLogger(Tracker):
 
     Config = MLflowConfig
     tracker = "mlflow"
-    requires_packages = {"mlflow": REQUIREMENT}
+    requires_packages: ClassVar[dict[str, str]] = {"mlflow": REQUIREMENT}
 
     def start(self, run: Any, previous: Any) -> dict[str, Any]:
         import_optional("mlflow", requirement=REQUIREMENT, user="callback 'mlflow'")

@@ -1,8 +1,11 @@
-"""TensorBoard: scalars of every logged number, the resolved recipe as text (``pip install 'advdistill[tensorboard]'``)."""
+"""TensorBoard: scalars of every logged number, the resolved recipe as text.
+
+Needs ``pip install 'advdistill[tensorboard]'``; ``tensorboard --logdir RUN/tensorboard`` shows the run.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from attrs import define, field
 from attrs.validators import instance_of
@@ -25,7 +28,7 @@ class TensorBoardLogger(Tracker):
 
     Config = TensorBoardConfig
     tracker = "tensorboard"
-    requires_packages = {"tensorboard": REQUIREMENT}
+    requires_packages: ClassVar[dict[str, str]] = {"tensorboard": REQUIREMENT}
 
     def start(self, run: Any, previous: Any) -> dict[str, Any]:
         tensorboard = import_optional("torch.utils.tensorboard", requirement=REQUIREMENT,

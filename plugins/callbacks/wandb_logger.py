@@ -6,7 +6,7 @@ network and no account: ``wandb sync RUN/wandb/offline-run-*`` uploads the run l
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, ClassVar
 
 from attrs import define, field
 from attrs.validators import instance_of
@@ -38,7 +38,7 @@ class WandbLogger(Tracker):
 
     Config = WandbConfig
     tracker = "wandb"
-    requires_packages = {"wandb": REQUIREMENT}
+    requires_packages: ClassVar[dict[str, str]] = {"wandb": REQUIREMENT}
 
     def start(self, run: Any, previous: Any) -> dict[str, Any]:
         wandb = import_optional("wandb", requirement=REQUIREMENT, user="callback 'wandb'")
