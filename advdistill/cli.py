@@ -248,9 +248,10 @@ def recipe_check(recipe: Path, overrides: tuple[str, ...], files: bool) -> None:
     """Validate RECIPE; exit 0, or 2 with a message naming the file and key at fault (or the missing file)."""
     from advdistill.components import describe_missing, missing_files
     from advdistill.errors import DataError
-    from advdistill.recipe import load_recipe
+    from advdistill.recipe import check_packages, load_recipe
 
     resolved = load_recipe(recipe, overrides)
+    check_packages(resolved)  # an optional package a component needs (e.g. a tracker's)
     if not files:
         click.echo(f"ok: {recipe} (hash {resolved.hash}); files not checked (--no-files)")
         return
@@ -272,7 +273,7 @@ def recipe_keys(kind: str | None, name: str | None, markdown: bool, package: str
 
     Without KIND: the core tables ([optim], [train], [eval]) and every component. KIND is a core
     table (optim, train, eval) or a component kind (attack, objective, aux, schedule, model, teacher,
-    dataset, metric, callback); NAME one component of that kind (e.g. `recipe keys attack pgd`).
+    dataset, metric, callback, step_extension); NAME one component of that kind (e.g. `recipe keys attack pgd`).
     """
     from advdistill.errors import did_you_mean
     from advdistill.recipe import reference
@@ -336,8 +337,8 @@ def train_command(
 @click.option("--recipe", "recipe_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Recipe for a checkpoint outside a run directory (with --checkpoint).")
 @click.option("--checkpoint", default=None,
-              help="Evaluate only this one: 'last', 'best' (in RUN_DIR) or a .safetensors path. "
-                   "Default: both last and best (those the run has), one row each; the report's "
+              help="Evaluate only this one: 'last', 'best', 'ema' (in RUN_DIR) or a .safetensors path. "
+                   "Default: last, best and ema (those the run has), one row each; the report's "
                    "numbers are those of the recipe's [eval] checkpoint.")
 @click.option("--metrics", default=None,
               help="Comma-separated metric labels of the recipe or metric kinds, "

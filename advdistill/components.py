@@ -111,3 +111,37 @@ def build_teacher(recipe: Any, info: Any):
         return None
     teacher = recipe.teacher.build().load(num_classes=info.num_classes, in_chans=info.in_chans)
     return freeze(teacher)
+
+
+def import_optional(module: str, *, requirement: str, user: str) -> Any:
+    """Import an optional package, or raise a :class:`~advdistill.errors.PluginError` that says what to install.
+
+    :param requirement: what ``pip install`` needs, e.g. ``"advdistill[mlflow]"``.
+    :param user: who needs it, for the message, e.g. ``"callback 'mlflow'"``.
+    """
+    import importlib
+
+    from advdistill.errors import PluginError
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise PluginError(
+            f"{user} needs the Python package {module!r}, which cannot be imported ({exc}). "
+            f"Install it with: pip install '{requirement}'"
+        ) from None
+
+
+def missing_packages(component: Any) -> dict[str, str]:
+    """The packages of ``component.requires_packages`` that are not installed (found without importing them)."""
+    import importlib.util
+
+    missing = {}
+    for module, requirement in getattr(component, "requires_packages", {}).items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing[module] = requirement
+    return missing

@@ -77,13 +77,13 @@ def evaluate_run(
     and ``plots/`` to ``out_dir`` (default: the run directory), adding to a report already there
     key by key (each number with its checkpoint, images and time; see :mod:`.merge`).
 
-    Without ``checkpoint``, both ``last`` and ``best`` are evaluated (those the run has; one row
+    Without ``checkpoint``, ``last``, ``best`` and ``ema`` are evaluated (those the run has; one row
     each in the report) and the report's ``metrics`` are those of ``[eval] checkpoint``. Under
     ``torchrun`` every process must call it: each evaluates its part of the test set, process 0
     writes the files, and every process returns the merged report.
 
     :param recipe: defaults to the run's ``recipe.json``.
-    :param checkpoint: ``"last"``, ``"best"`` or a path: evaluate that one only.
+    :param checkpoint: ``"last"``, ``"best"``, ``"ema"`` or a path: evaluate that one only.
     :param student: an already built student to load the weights into (saves a rebuild).
     :param splits: the recipe's data, if already loaded (saves reading it again).
     :param checks: run the sanity checks after the metrics; None: the recipe's ``[eval] checks``.

@@ -95,6 +95,8 @@ def checkpoint_text(checkpoint: Mapping[str, Any]) -> str:
         why = "rule `last`: the weights after the final epoch, no selection"
     elif rule == "best":
         why = "rule `best`: " + (selection_text(checkpoint.get("selected_by")) or "the best periodic evaluation")
+    elif rule == "ema":
+        why = "rule `ema`: the exponential moving average of the weights after the final epoch (the ema callback)"
     else:
         why = f"the checkpoint file given ({checkpoint.get('path')})"
         if checkpoint.get("selected_by"):

@@ -14,6 +14,7 @@ from advdistill.recipe.schema import (
     OptimConfig,
     Recipe,
     TrainConfig,
+    check_packages,
     resolve,
     validate_for_training,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "Recipe",
     "TrainConfig",
     "apply_overrides",
+    "check_packages",
     "deep_merge",
     "load_recipe",
     "parse_override",

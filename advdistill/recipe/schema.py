@@ -256,9 +256,9 @@ class EvalConfig:
     limit: int | None = field(default=None, validator=optional(integer(1)))
     #: run the suite after training and write report.json / report.md
     at_end: bool = field(default=True, validator=instance_of(bool))
-    #: the checkpoint whose numbers are the report's "metrics" ("best" falls back to "last" when the
-    #: run has none); `advdistill eval RUN` and the end-of-training evaluation evaluate both
-    checkpoint: str = field(default="last", validator=one_of("last", "best"))
+    #: the checkpoint whose numbers are the report's "metrics" ("best" and "ema" fall back to "last" when
+    #: the run has none); `advdistill eval RUN` and the end-of-training evaluation evaluate every one the run has
+    checkpoint: str = field(default="last", validator=one_of("last", "best", "ema"))
     #: seeds the random starts of the evaluation attacks
     seed: int = field(default=0, validator=valid_seed)
     #: the evaluation sanity checks: true (default settings), false, or a table of settings
@@ -286,6 +286,8 @@ class Recipe:
     callbacks: dict[str, ComponentRef]
     #: [data] val_size / val_seed
     val: ValSplit = field(factory=ValSplit)
+    #: [step_extensions.<label>]: code acting inside the training step (e.g. AWP)
+    step_extensions: dict[str, ComponentRef] = field(factory=dict)
     source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -312,7 +314,16 @@ class Recipe:
         out["callbacks"] = labeled(self.callbacks)
         for label in _DEFAULT_CALLBACKS:  # a removed default must stay removed on reload
             out["callbacks"].setdefault(label, False)
+        if self.step_extensions:  # absent when empty: recipes without any keep their hash
+            out["step_extensions"] = labeled(self.step_extensions)
         return out
+
+    def components(self) -> list[ComponentRef]:
+        """Every component table of the recipe."""
+        singles = [self.data, self.student, self.teacher, self.attack, self.objective]
+        return [ref for ref in singles if ref is not None] + [
+            *self.aux.values(), *self.callbacks.values(), *self.step_extensions.values(), *self.eval.metrics.values()
+        ]
 
     @property
     def hash(self) -> str:
@@ -333,7 +344,7 @@ class Recipe:
 #: the keys a recipe may have at its top level (besides ``extends``)
 TOP_LEVEL_KEYS = {
     "schema", "name", "description", "data", "student", "teacher", "attack", "objective", "aux",
-    "optim", "train", "eval", "callbacks",
+    "optim", "train", "eval", "callbacks", "step_extensions",
 }
 _DEFAULT_CALLBACKS = {"progress": {"kind": "progress"}}
 
@@ -447,6 +458,7 @@ def resolve(data: Mapping[str, Any], provenance: Provenance, *, source: str | No
         train=_core(TrainConfig, data.get("train"), "train", locate),
         eval=eval_config,
         callbacks=_labeled(data.get("callbacks"), "callbacks", "callback", locate, _DEFAULT_CALLBACKS),
+        step_extensions=_labeled(data.get("step_extensions"), "step_extensions", "step_extension", locate),
         source=source,
     )
     _check_teacher_needs(recipe, locate)
@@ -481,7 +493,7 @@ def _data(raw: Any, locate: _Locator) -> tuple[ComponentRef, ValSplit]:
 def _check_teacher_needs(recipe: Recipe, locate: _Locator) -> None:
     if recipe.teacher is not None:
         return
-    users = [recipe.attack, recipe.objective, *recipe.aux.values()]
+    users = [recipe.attack, recipe.objective, *recipe.aux.values(), *recipe.step_extensions.values()]
     for ref in users:
         if ref is not None and getattr(ref.load(), "requires_teacher", False):
             raise RecipeError(
@@ -491,10 +503,32 @@ def _check_teacher_needs(recipe: Recipe, locate: _Locator) -> None:
             )
 
 
-def validate_for_training(recipe: Recipe) -> None:
-    """Training needs an attack and an objective on top of what evaluation needs, and a
-    validation split for the callbacks that read one."""
+def check_packages(recipe: Recipe) -> None:
+    """Every optional package the recipe's components need (``requires_packages``) is installed.
+
+    ``recipe check`` and ``train`` call it; evaluation does not (a run tracked with MLflow can be
+    evaluated where MLflow is not installed).
+    """
+    from advdistill.components import missing_packages
+
     where = recipe.source or "<recipe>"
+    for ref in recipe.components():
+        missing = missing_packages(ref.load())
+        if missing:
+            names = ", ".join(repr(m) for m in missing)
+            install = " ".join(f"'{r}'" for r in dict.fromkeys(missing.values()))
+            raise RecipeError(
+                f"{where} [{ref.section}]: {ref.component_kind} {ref.name!r} needs the Python package(s) {names}, "
+                f"which are not installed. Install: pip install {install} (or remove the table: "
+                f"--set {ref.section}=false)."
+            )
+
+
+def validate_for_training(recipe: Recipe) -> None:
+    """Training needs an attack and an objective on top of what evaluation needs, the packages its
+    components import, and a validation split for the callbacks that read one."""
+    where = recipe.source or "<recipe>"
+    check_packages(recipe)
     for key in ("attack", "objective"):
         if getattr(recipe, key) is None:
             raise RecipeError(f"{where}: training needs an [{key}] table")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from attrs import define, field
+from attrs.validators import instance_of
 
 from advdistill.components import build
 from advdistill.config import integer, optional, optional_float, positive_or_none
@@ -27,13 +28,17 @@ class PeriodicEvalConfig:
     step_size: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
     #: None: the recipe's [eval] batch_size
     batch_size: int | None = field(default=None, validator=optional(integer(1)))
+    #: also evaluate the models other callbacks keep beside the student (the ema callback's averaged
+    #: weights): keys "<name>/clean", "<name>/pgd", e.g. "ema/pgd"
+    others: bool = field(default=True, validator=instance_of(bool))
 
 
 class PeriodicEval(Callback):
     """Every ``every`` epochs (and after the last): clean and PGD-``steps`` accuracy on the first
     ``limit`` validation images (held out of the training set, ``[data] val_size``); writes
     ``{"clean", "pgd"}`` into the epoch record's ``"eval"``, where ``train.best_metric`` (default
-    ``"pgd"``) picks ``checkpoints/best.safetensors``. Test images are never read here."""
+    ``"pgd"``) picks ``checkpoints/best.safetensors``; the same for each model of ``run.models``
+    (e.g. ``"ema/pgd"``, the ema callback's averaged weights). Test images are never read here."""
 
     Config = PeriodicEvalConfig
     requires_val = True
@@ -54,12 +59,16 @@ class PeriodicEval(Callback):
         epoch = record["epoch"]
         if epoch % self.config.every and epoch != run.epochs:
             return
-        values, errors, _ = run_metrics(
-            run.student, run.data.val_x, run.data.val_y, self.metrics, device=run.device,
-            batch_size=self.config.batch_size or run.recipe.eval.batch_size, limit=self.config.limit,
-            show_progress=False,
-        )
-        if errors:
-            details = "; ".join(f"{label}: {message}" for label, message in errors.items())
-            raise TrainingError(f"the periodic evaluation after epoch {epoch} failed ({details})")
-        record["eval"] = values
+        models = {"": run.student, **({f"{name}/": m for name, m in run.models.items()} if self.config.others else {})}
+        results = {}
+        for prefix, model in models.items():
+            values, errors, _ = run_metrics(
+                model, run.data.val_x, run.data.val_y, self.metrics, device=run.device,
+                batch_size=self.config.batch_size or run.recipe.eval.batch_size, limit=self.config.limit,
+                show_progress=False,
+            )
+            if errors:
+                details = "; ".join(f"{prefix}{label}: {message}" for label, message in errors.items())
+                raise TrainingError(f"the periodic evaluation after epoch {epoch} failed ({details})")
+            results.update({f"{prefix}{key}": value for key, value in values.items()})
+        record["eval"] = results
