@@ -8,10 +8,15 @@ EXAMPLE := examples/advdistill-example
 
 .PHONY: venv demo test test-all test-slow test-cuda lint docs clean
 
+# the venv has the tracker packages (the test extra): their tests must run, never skip
+export ADVDISTILL_REQUIRE_EXTRAS := 1
+
 $(STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	# a reference implementation for tests; --no-deps: see the comment on the test extra in pyproject.toml
+	$(PY) -m pip install --quiet --no-deps 'torchattacks>=3.5'
 	# the example third-party plugin package, installed like any user's plugin (tests use it)
 	$(PY) -m pip install --quiet --no-deps -e $(EXAMPLE)
 	touch $(STAMP)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +76,43 @@ def train(
     return trainer.fit()
 
 
-def evaluate(run_dir_or_model: Any, **kwargs: Any) -> dict[str, Any]:
-    """Evaluate a run directory (or a model with ``recipe=``); returns the report dict."""
+def evaluate(
+    run_dir_or_model: Any,
+    *,
+    recipe: Any = None,
+    checkpoint: str | None = None,
+    metrics: Sequence[str] | None = None,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    out_dir: str | Path | None = None,
+    device: str | None = None,
+    checks: bool | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate a run directory (or a model with ``recipe=``); returns the report dict (as report.json).
+
+    :param run_dir_or_model: a run directory (its ``recipe.json`` and checkpoints), or an
+        ``nn.Module`` mapping images in [0, 1] to logits.
+    :param recipe: a recipe (path or loaded): the data set, teacher and ``[eval]`` metrics; default
+        for a run directory: its ``recipe.json``. Required with a model.
+    :param checkpoint: run directory only: ``"last"``, ``"best"`` or a ``.safetensors`` path; default:
+        both ``last`` and ``best``, the report's numbers those of ``[eval] checkpoint``.
+    :param metrics: metric labels of the recipe or metric kinds (e.g. ``["clean", "pgd"]``); default:
+        the recipe's ``[eval.metrics]``.
+    :param limit: evaluate the first ``limit`` test images only.
+    :param batch_size: evaluation batch size (default: ``[eval] batch_size``).
+    :param out_dir: run directory only: where ``report.json``, ``report.md``,
+        ``per_example.safetensors`` and ``plots/`` go (default: the run directory). A model's
+        evaluation writes nothing.
+    :param device: ``"auto"``, ``"cpu"``, ``"cuda"`` (default: the recipe's ``train.device``).
+    :param checks: run the evaluation sanity checks; None: the recipe's ``[eval] checks``.
+    :param show_progress: progress bars on a terminal.
+
+    Under ``torchrun`` every process calls it: each evaluates its part of the test set and all
+    return the merged report (docs/metrics.md, "Multi-GPU evaluation").
+    """
     from advdistill.evaluation.api import evaluate as _evaluate
 
-    return _evaluate(run_dir_or_model, **kwargs)
+    return _evaluate(run_dir_or_model, recipe=recipe, checkpoint=checkpoint, metrics=metrics, limit=limit,
+                     batch_size=batch_size, out_dir=out_dir, device=device, checks=checks,
+                     show_progress=show_progress)

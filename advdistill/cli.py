@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,9 @@ class AdvDistillGroup(click.Group):
         try:
             return super().invoke(ctx)
         except AdvDistillError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
+            rank = _launched_rank()
+            where = f" (process {rank})" if rank else ""
+            click.secho(f"Error{where}: {exc}", fg="red", err=True)
             sys.exit(2)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -113,12 +117,46 @@ def _registry_or_none() -> Any:
         return None
 
 
+def _launched_rank() -> int:
+    """This process's rank under ``torchrun`` (0 otherwise); only process 0 prints."""
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def _echo(text: str) -> None:
+    """Print ``text`` in process 0 only (under torchrun every process runs the command)."""
+    if _launched_rank() == 0:
+        click.echo(text)
+
+
 @click.group(cls=AdvDistillGroup)
 @click.version_option(__version__, prog_name="advdistill")
 @click.option("-v", "--verbose", is_flag=True, help="Log more (INFO from advdistill, DEBUG with -vv).")
 def cli(verbose: bool) -> None:
     """Adversarially robust knowledge distillation, composed from recipes and plugins."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    level = logging.INFO if verbose else logging.WARNING
+    if _launched_rank() != 0:  # the other torchrun processes say only what goes wrong in them
+        level = logging.ERROR
+        warnings.simplefilter("ignore")
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    if _launched_rank() == 0:  # process 0 prints the merged evaluation's progress lines
+        _show_evaluation_progress()
+
+
+class _ProgressLines(logging.StreamHandler):
+    """Prints the evaluation's progress lines (one per checkpoint, per metric, per sanity-check run)."""
+
+
+def _show_evaluation_progress() -> None:
+    """Every evaluation prints one line per metric to stderr, also when stdout is not a terminal (a
+    log file, CI): a long AutoAttack is not silent, and stdout keeps only the report."""
+    logger = logging.getLogger("advdistill.evaluation.progress")
+    for handler in [h for h in logger.handlers if isinstance(h, _ProgressLines)]:
+        logger.removeHandler(handler)  # one handler per invocation (tests invoke the CLI many times)
+    handler = _ProgressLines(sys.stderr)
+    handler.setFormatter(logging.Formatter("eval: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 # -- plugins ---------------------------------------------------------------------------------
@@ -161,6 +199,36 @@ def _recipe_argument(f):
     return click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))(f)
 
 
+@recipe_group.command("list")
+@click.argument("pattern", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (name, path, summary) instead of a table.")
+@click.option("--bases", is_flag=True, help="Include the bases (recipes/base/...) that other recipes extend.")
+def recipe_list(pattern: str | None, as_json: bool, bases: bool) -> None:
+    """List the bundled recipes; each NAME works wherever a recipe path does, from any directory.
+
+    PATTERN filters the names: a glob (cifar10/*/rslad*) or a part of the name (mobilenetv2).
+    """
+    import fnmatch
+
+    from advdistill.recipe.bundled import list_bundled, recipes_root
+
+    found = list_bundled(bases=bases)
+    if pattern:
+        found = [r for r in found if fnmatch.fnmatchcase(r.name, pattern) or pattern in r.name]
+    if as_json:
+        click.echo(json.dumps([{"name": r.name, "path": str(r.path), "summary": r.summary} for r in found], indent=2))
+        return
+    if not found:
+        where = recipes_root()
+        click.echo(f"no bundled recipe matches {pattern!r}" if pattern and where else "no bundled recipes installed")
+        return
+    width = max(len(r.name) for r in found)
+    for r in found:
+        click.echo(f"{r.name.ljust(width)}  {r.summary}".rstrip())
+    click.echo(f"\n{len(found)} recipes in {recipes_root()}; e.g. `advdistill recipe show {found[0].name}`, "
+               f"`advdistill train {found[0].name} --out runs/x`")
+
+
 @recipe_group.command("show")
 @_recipe_argument
 def recipe_show(recipe: Path, overrides: tuple[str, ...]) -> None:
@@ -173,12 +241,26 @@ def recipe_show(recipe: Path, overrides: tuple[str, ...]) -> None:
 
 @recipe_group.command("check")
 @_recipe_argument
-def recipe_check(recipe: Path, overrides: tuple[str, ...]) -> None:
-    """Validate RECIPE; exit 0, or 2 with a message naming the file and key at fault."""
-    from advdistill.recipe import load_recipe
+@click.option("--files/--no-files", default=True, show_default=True,
+              help="Also check that the data set's files and the teacher's weights are where the recipe says "
+                   "(nothing is read, no model is built); --no-files validates the recipe alone (CI).")
+def recipe_check(recipe: Path, overrides: tuple[str, ...], files: bool) -> None:
+    """Validate RECIPE; exit 0, or 2 with a message naming the file and key at fault (or the missing file)."""
+    from advdistill.components import describe_missing, missing_files
+    from advdistill.errors import DataError
+    from advdistill.recipe import check_packages, load_recipe
 
     resolved = load_recipe(recipe, overrides)
-    click.echo(f"ok: {recipe} (hash {resolved.hash})")
+    check_packages(resolved)  # an optional package a component needs (e.g. a tracker's)
+    if not files:
+        click.echo(f"ok: {recipe} (hash {resolved.hash}); files not checked (--no-files)")
+        return
+    problems = missing_files(resolved)
+    if problems:
+        raise DataError(f"{recipe} is a valid recipe (hash {resolved.hash}), but files it reads are missing "
+                        f"(--no-files skips this check):\n{describe_missing(problems)}")
+    present = [s for s in ("data", "teacher") if getattr(resolved, s) is not None]
+    click.echo(f"ok: {recipe} (hash {resolved.hash}); files found: {', '.join(present)}")
 
 
 @recipe_group.command("keys")
@@ -191,7 +273,7 @@ def recipe_keys(kind: str | None, name: str | None, markdown: bool, package: str
 
     Without KIND: the core tables ([optim], [train], [eval]) and every component. KIND is a core
     table (optim, train, eval) or a component kind (attack, objective, aux, schedule, model, teacher,
-    dataset, metric, callback); NAME one component of that kind (e.g. `recipe keys attack pgd`).
+    dataset, metric, callback, step_extension); NAME one component of that kind (e.g. `recipe keys attack pgd`).
     """
     from advdistill.errors import did_you_mean
     from advdistill.recipe import reference
@@ -244,9 +326,9 @@ def train_command(
     out = out or Path("runs") / resolved.name
     run_dir = train(resolved, out, resume=resume, allow_recipe_change=allow_recipe_change, init_from=init_from,
                     init_strict=not init_partial)
-    click.echo(f"run directory: {run_dir}")
+    _echo(f"run directory: {run_dir}")
     report = run_dir / "report.md"
-    if report.exists():
+    if report.exists() and _launched_rank() == 0:
         click.echo(report.read_text())
 
 
@@ -255,8 +337,8 @@ def train_command(
 @click.option("--recipe", "recipe_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Recipe for a checkpoint outside a run directory (with --checkpoint).")
 @click.option("--checkpoint", default=None,
-              help="Evaluate only this one: 'last', 'best' (in RUN_DIR) or a .safetensors path. "
-                   "Default: both last and best (those the run has), one row each; the report's "
+              help="Evaluate only this one: 'last', 'best', 'ema' (in RUN_DIR) or a .safetensors path. "
+                   "Default: last, best and ema (those the run has), one row each; the report's "
                    "numbers are those of the recipe's [eval] checkpoint.")
 @click.option("--metrics", default=None,
               help="Comma-separated metric labels of the recipe or metric kinds, "
@@ -282,7 +364,7 @@ def eval_command(
 
     With several RUN_DIRs, also print their comparison table and draw plots/gd_gc_vs_aa.png.
     """
-    from advdistill.evaluation.api import evaluate_checkpoint, evaluate_run
+    from advdistill.evaluation.api import evaluate_checkpoint, evaluate_run, joined_process_group
     from advdistill.evaluation.report import markdown
     from advdistill.recipe import load_recipe
 
@@ -293,15 +375,16 @@ def eval_command(
             raise click.UsageError("give a RUN_DIR, or both --recipe and --checkpoint")
         recipe = load_recipe(recipe_path, overrides)
         report = evaluate_checkpoint(recipe, checkpoint, out_dir=out or Path("."), **options)
-        click.echo(markdown(report))
+        _echo(markdown(report))
         return
     several = len(run_dirs) > 1
-    for run_dir in run_dirs:
-        recipe = load_recipe(recipe_path or run_dir / "recipe.json", overrides)
-        run_out = out / run_dir.name if several and out is not None else out
-        report = evaluate_run(run_dir, recipe=recipe, checkpoint=checkpoint, out_dir=run_out, **options)
-        click.echo(markdown(report))
-    if several:
+    recipes = [load_recipe(recipe_path or run_dir / "recipe.json", overrides) for run_dir in run_dirs]
+    with joined_process_group(recipes[0], device):  # under torchrun: one process group for every run
+        for run_dir, recipe in zip(run_dirs, recipes):
+            run_out = out / run_dir.name if several and out is not None else out
+            report = evaluate_run(run_dir, recipe=recipe, checkpoint=checkpoint, out_dir=run_out, **options)
+            _echo(markdown(report))
+    if several and _launched_rank() == 0:
         _echo_comparison([out / d.name if out is not None else d for d in run_dirs], out or Path("."))
 
 

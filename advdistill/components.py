@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from advdistill.config import component_config, split_table
-from advdistill.errors import DataError, RecipeError
+from advdistill.errors import AdvDistillError, DataError, RecipeError
 
 
 def build(kind: str, name: str, /, **params: Any) -> Any:
@@ -40,6 +40,41 @@ def build_from_table(kind: str, table: Mapping[str, Any], *, example: str = '{ki
 def build_labeled(refs: Mapping[str, Any]) -> dict[str, Any]:
     """Build each labelled component of a recipe section (``[aux.<label>]``, ``[callbacks.<label>]``)."""
     return {label: ref.build() for label, ref in refs.items()}
+
+
+def missing_files(recipe: Any) -> dict[str, AdvDistillError]:
+    """What is missing of the files the recipe's data set and teacher read, by section (``"data"``,
+    ``"teacher"``); empty when everything is there. Nothing is read and no model is built: each
+    component's ``check_files()`` looks for its files and raises the error its ``load()`` would."""
+    problems: dict[str, AdvDistillError] = {}
+    for section, ref in (("data", recipe.data), ("teacher", recipe.teacher)):
+        if ref is None:
+            continue
+        check = getattr(ref.build(), "check_files", None)  # a duck-typed component may lack it
+        try:
+            if check is not None:
+                check()
+        except AdvDistillError as exc:
+            problems[section] = exc
+    return problems
+
+
+def describe_missing(problems: Mapping[str, AdvDistillError]) -> str:
+    """One line per missing file, each starting with its recipe section."""
+    lines = []
+    for section, problem in problems.items():
+        text = str(problem)
+        lines.append(f"- {text}" if text.startswith(f"[{section}]") else f"- [{section}] {text}")
+    return "\n".join(lines)
+
+
+def require_files(recipe: Any) -> None:
+    """Raise when a file the recipe's data set or teacher reads is missing (every one named)."""
+    problems = missing_files(recipe)
+    if len(problems) == 1:
+        raise next(iter(problems.values()))
+    if problems:
+        raise DataError("files the recipe reads are missing:\n" + describe_missing(problems))
 
 
 def load_data(recipe: Any):
@@ -76,3 +111,37 @@ def build_teacher(recipe: Any, info: Any):
         return None
     teacher = recipe.teacher.build().load(num_classes=info.num_classes, in_chans=info.in_chans)
     return freeze(teacher)
+
+
+def import_optional(module: str, *, requirement: str, user: str) -> Any:
+    """Import an optional package, or raise a :class:`~advdistill.errors.PluginError` that says what to install.
+
+    :param requirement: what ``pip install`` needs, e.g. ``"advdistill[mlflow]"``.
+    :param user: who needs it, for the message, e.g. ``"callback 'mlflow'"``.
+    """
+    import importlib
+
+    from advdistill.errors import PluginError
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise PluginError(
+            f"{user} needs the Python package {module!r}, which cannot be imported ({exc}). "
+            f"Install it with: pip install '{requirement}'"
+        ) from None
+
+
+def missing_packages(component: Any) -> dict[str, str]:
+    """The packages of ``component.requires_packages`` that are not installed (found without importing them)."""
+    import importlib.util
+
+    missing = {}
+    for module, requirement in getattr(component, "requires_packages", {}).items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing[module] = requirement
+    return missing

@@ -73,6 +73,18 @@ class StepContext:
             return self.x_adv
         return self.x + c * self.delta
 
+    def fresh(self, student: nn.Module | None = None) -> StepContext:
+        """A new context over the same batch and ``x_adv``: the teacher's cached outputs are shared
+        (the teacher does not change), the student's are not (its weights may have), nor the logs.
+
+        :param student: the student the new context calls (default: this context's).
+        """
+        other = StepContext(self.x, self.y, student=self.student if student is None else student,
+                            teacher=self.teacher, progress=self.progress)
+        other.x_adv, other._delta = self.x_adv, self._delta
+        other._teacher_cache = self._teacher_cache  # the same dict: a point computed by either is shared
+        return other
+
     # -- cached forwards --------------------------------------------------------------------
     def student_logits(self, *coeffs: float) -> Any:
         """Student logits (float32, with grad) at ``x + c·δ`` for each ``c``.

@@ -41,6 +41,10 @@ class TrainingError(AdvDistillError):
     """Training could not continue (e.g. the loss diverged)."""
 
 
+class DistributedError(AdvDistillError):
+    """The processes of a ``torchrun`` job could not work together (one waited too long for the others)."""
+
+
 class RunDirectoryError(AdvDistillError):
     """A run or output directory cannot be used: not writable, in use by another process, damaged."""
 

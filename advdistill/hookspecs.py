@@ -112,5 +112,14 @@ def register_callbacks(register: Register) -> None:
 
 
 @hookspec
+def register_step_extensions(register: Register) -> None:
+    """Register step extensions (kind ``step_extension``): code acting inside the training step,
+    between the attack and the update (e.g. ``awp``), named by ``[step_extensions.<label>]`` tables.
+
+    A component implements :class:`advdistill.interfaces.StepExtension`.
+    """
+
+
+@hookspec
 def register_commands(register: Register) -> None:
     """Register extra CLI sub-commands (kind ``command``): ``register(name, click_command)``."""

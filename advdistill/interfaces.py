@@ -10,11 +10,13 @@ import abc
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from attrs import define
+import attrs
+from attrs import define, field
 
 from advdistill.progress import Progress
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     import torch
@@ -24,9 +26,9 @@ if TYPE_CHECKING:
     from advdistill.evaluation.context import EvalContext
 
 __all__ = [
-    "Attack", "AuxLoss", "Callback", "Component", "DataSplits", "DatasetInfo", "DatasetSource", "Metric",
-    "ModelFactory", "Objective", "Progress", "PublishedAccuracy", "RunState", "Schedule", "StepInfo",
-    "TeacherLoader",
+    "Attack", "AuxLoss", "Callback", "CheckpointState", "Component", "DataSplits", "DatasetInfo", "DatasetSource",
+    "Metric", "ModelFactory", "Objective", "Progress", "PublishedAccuracy", "RunState", "Schedule", "StepExtension",
+    "StepInfo", "TeacherLoader", "TrainStep",
 ]
 
 
@@ -35,9 +37,23 @@ class Component:
 
     #: attrs class validating the recipe table's parameters (``kind`` excluded).
     Config: ClassVar[type | None] = None
+    #: optional Python packages the component imports, ``{import name: pip requirement}``, e.g.
+    #: ``{"mlflow": "advdistill[mlflow]"}``: ``recipe check`` and ``train`` refuse a recipe using the
+    #: component while one is missing, naming what to install
+    requires_packages: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: Any = None) -> None:
         self.config = config
+
+    def __repr__(self) -> str:
+        """``PGD(norm='linf', eps=0.0314, ..., steps=20)``: the class and its config's values."""
+        config = self.config
+        if config is None:
+            return f"{type(self).__name__}()"
+        if not attrs.has(type(config)):
+            return f"{type(self).__name__}(config={config!r})"
+        values = ", ".join(f"{a.name}={getattr(config, a.name)!r}" for a in attrs.fields(type(config)) if a.repr)
+        return f"{type(self).__name__}({values})"
 
 
 class Attack(Component, abc.ABC):
@@ -134,6 +150,10 @@ class TeacherLoader(Component, abc.ABC):
         """The accuracies published for this teacher, which the teacher audit compares with; None if unknown."""
         return None
 
+    def check_files(self) -> None:
+        """Raise the error :meth:`load` would raise for a missing (or refused) weight file, without
+        reading the weights or building the model; ``advdistill recipe check`` calls it. Default: no files."""
+
 
 @define(frozen=True)
 class DatasetInfo:
@@ -185,12 +205,21 @@ class DatasetSource(Component, abc.ABC):
         training images.
         """
 
+    def check_files(self) -> None:
+        """Raise the error :meth:`load` would raise for a missing file, without reading the data
+        (existence, not content); ``advdistill recipe check`` calls it. Default: no files."""
+
 
 class Metric(Component, abc.ABC):
     """An evaluation metric; returns report keys (accuracies in percent)."""
 
     #: the metric needs the teacher (e.g. gradient alignment)
     requires_teacher: ClassVar[bool] = False
+    #: every number the metric returns is a mean over the evaluated images (accuracies in percent
+    #: included; lists and tables of such means too): a multi-process evaluation (torchrun) gives
+    #: each process a part of the test set and averages the parts, weighted by their sizes. False:
+    #: the metric runs on the whole test set in process 0 while the others wait
+    mean_over_images: ClassVar[bool] = False
 
     @abc.abstractmethod
     def evaluate(self, ctx: EvalContext) -> Mapping[str, Any]:
@@ -220,10 +249,18 @@ class RunState:
     data: DataSplits
     epochs: int
     steps_per_epoch: int
-    #: the current epoch (from 1); 0 before the first
+    #: the current epoch (from 1). Before the first epoch: 0, or on a resume the epoch the
+    #: checkpoint holds (the loop continues with the next one)
     epoch: int = 0
     #: this process writes files and logs (rank 0, or the only process)
     is_main: bool = True
+    #: models a callback keeps beside the student, by name (the ``ema`` callback adds ``"ema"``, its
+    #: averaged weights, in ``on_train_start``); ``periodic_eval`` evaluates them too. Eval mode, frozen.
+    models: dict[str, Any] = field(factory=dict)
+    #: the training-time teacher audit (the first record of ``metrics.jsonl``), or None
+    teacher_audit: dict[str, Any] | None = None
+    #: the final evaluation's report (``report.json``), set before ``on_train_end`` when ``[eval] at_end``
+    report: dict[str, Any] | None = None
 
 
 @define
@@ -237,15 +274,47 @@ class StepInfo:
     #: the step's loss as a device tensor: reading it (``float(loss)``) is a host synchronisation
     loss: Tensor
     lr: float
-    #: detached loss terms of the step (``ctx.log``), device tensors
+    #: detached loss terms of the step (``ctx.log``), device tensors (averaged over processes on log steps)
     logs: dict[str, Tensor]
     #: set on log steps only (the engine synchronises there anyway)
     loss_value: float | None = None
     images_per_s: float | None = None
 
 
-class Callback(Component):
-    """Hooks on training events; every method is optional. ``run`` is the :class:`RunState`."""
+class CheckpointState:
+    """State a component keeps across a resume, saved inside the run's one checkpoint file.
+
+    At every save the engine writes :meth:`state_dict`'s tensors into
+    ``checkpoints/last.state.safetensors`` (beside the weights, optimizer and RNG states: one
+    atomic file), and each module of :meth:`weight_exports` as ``checkpoints/<name>.safetensors``
+    (a plain weights file, like ``last.safetensors``). On ``--resume`` it hands the saved tensors
+    back to :meth:`load_state_dict` before the first step — for a callback after its
+    ``on_train_start``, so the state can be loaded into what that built. Keep scalars as 0-d
+    tensors; names are free (no ``/`` needed).
+    """
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The tensors to save with the checkpoint (default: none)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restore what :meth:`state_dict` returned (CPU tensors; move them to the device yourself)."""
+
+    def weight_exports(self) -> dict[str, nn.Module]:
+        """Modules whose weights the engine exports at each save, as ``checkpoints/<name>.safetensors``.
+
+        ``advdistill eval`` evaluates an export beside ``last`` and ``best`` when it knows the name
+        (``ema``); any file there can be evaluated with ``--checkpoint PATH``.
+        """
+        return {}
+
+
+class Callback(Component, CheckpointState):
+    """Hooks on training events; every method is optional. ``run`` is the :class:`RunState`.
+
+    Callbacks run on the main process only. A callback with state that must survive a resume
+    implements :class:`CheckpointState`'s methods.
+    """
 
     #: callbacks run in ascending order (display callbacks use a high order to see every result)
     order: ClassVar[int] = 0
@@ -266,4 +335,61 @@ class Callback(Component):
         """Called after each epoch; may add entries to ``record`` (e.g. evaluation results)."""
 
     def on_train_end(self, run: RunState) -> None:
-        """Called once after the last epoch."""
+        """Called once after the last epoch and the final evaluation (``run.report``)."""
+
+
+@define(kw_only=True)
+class TrainStep:
+    """What a :class:`StepExtension` sees of the training step it acts in."""
+
+    #: the step's context: ``x``, ``y``, ``x_adv`` (set: the attack has run), ``progress``, cached logits
+    ctx: StepContext
+    #: the bare student (not wrapped by DDP or ``torch.compile``): the parameters the optimizer updates
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    #: ``loss_fn(aux)``: the recipe's loss at the current weights (below)
+    loss_fn: Callable[[bool], Tensor]
+
+    def loss(self, *, aux: bool = True) -> Tensor:
+        """The recipe's loss — the objective, plus the aux losses unless ``aux=False`` — at the
+        model's current weights, with gradients, on a fresh context over this step's ``x``, ``y``
+        and ``x_adv``: the teacher's outputs are reused, the student runs again (the bare model,
+        under the step's autocast, on copies of its buffers: BatchNorm statistics are not updated).
+        Nothing is logged, and the step's own loss is not affected.
+        """
+        return self.loss_fn(aux)
+
+
+class StepExtension(Component, CheckpointState):
+    """Acts inside every training step, around the loss and the update (e.g. ``awp``).
+
+    The step (DESIGN §3), with the extension points in order::
+
+        x_adv = attack(...)                     # the extensions never change x_adv
+        before_loss(step)                       # e.g. AWP: perturb the weights
+        loss = objective + Σ aux;  loss.backward()
+        before_update(step)                     # the parameters' .grad hold the step's gradient
+        clip the gradient norm (train.grad_clip);  optimizer.step()
+        after_update(step)                      # e.g. AWP: remove the perturbation
+
+    Extensions run on every process (under DDP each acts on its own shard), in ascending
+    ``order``, and must keep the step free of host synchronisations (no ``.item()``,
+    ``float(tensor)`` or data-dependent ``if`` on device tensors). With a zero learning rate
+    the weights after the step must equal those before: an extension changes the update,
+    never where the weights end up on its own (:func:`advdistill.testing.check_step_extension`).
+    """
+
+    order: ClassVar[int] = 0
+
+    def before_loss(self, step: TrainStep) -> None:
+        """After the attack and the teacher's forward, before the loss of the update is computed.
+
+        The parameters' ``.grad`` still hold the previous step's gradient (the engine clears them
+        just before the backward): take gradients with ``torch.autograd.grad``.
+        """
+
+    def before_update(self, step: TrainStep) -> None:
+        """After ``loss.backward()``, before the gradient clipping (``train.grad_clip``) and ``optimizer.step()``."""
+
+    def after_update(self, step: TrainStep) -> None:
+        """After ``optimizer.step()``, before the callbacks' ``on_step_end``."""

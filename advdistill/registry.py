@@ -25,6 +25,7 @@ KINDS: dict[str, str] = {
     "dataset": "register_datasets",
     "metric": "register_metrics",
     "callback": "register_callbacks",
+    "step_extension": "register_step_extensions",
     "command": "register_commands",
 }
 

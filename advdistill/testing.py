@@ -14,7 +14,7 @@ gets these fixtures:
   fresh :class:`~advdistill.context.StepContext` over them, as the engine hands to losses.
 
 helpers to build what components receive: :func:`make_step_context`, :func:`make_run_state`,
-:func:`make_eval_context`, :func:`tiny_model`; and one contract check per component kind,
+:func:`make_eval_context`, :func:`make_train_step`, :func:`tiny_model`; and one contract check per component kind,
 which a plugin's own tests call on the plugin:
 
 - :func:`check_attack` — output in the ε-ball and [0, 1], detached, deterministic for a
@@ -37,7 +37,10 @@ which a plugin's own tests call on the plugin:
   models' modes and flags restored, the global RNGs untouched.
 - :func:`check_callback` — every hook accepts a :class:`~advdistill.interfaces.RunState`;
   what it adds to the epoch record is JSON; the engine's record entries, the student's mode
-  and the global RNG are left alone.
+  and the global RNG are left alone; a checkpoint state (``state_dict``) survives a reload.
+- :func:`check_step_extension` — around one training step (:func:`make_train_step`): the
+  weights end where they started at a zero learning rate, ``x_adv``, modes, flags, buffers
+  and the global RNG are left alone, the update still gets a gradient.
 
 :data:`PLUGIN_SURFACE` lists the modules a plugin may import (docs/plugins.md), and
 :func:`surface_violations` finds imports of anything else in a plugin's source.
@@ -73,6 +76,7 @@ PLUGIN_SURFACE: tuple[str, ...] = (
     "advdistill.context",
     "advdistill.errors",
     "advdistill.evaluation.context",
+    "advdistill.evaluation.threat",
     "advdistill.interfaces",
     "advdistill.io",
     "advdistill.losses",
@@ -603,14 +607,16 @@ def check_dataset_source(
 ) -> Any:
     """Assert the data-set contract; returns the :class:`~advdistill.interfaces.DataSplits`.
 
-    ``source.load()`` gives uint8 images (N, C, H, W) with C and (H, W) as its ``info`` says,
-    int64 labels (N,) in [0, num_classes), ``class_names`` empty or one per class, and the
-    expected counts when given.
+    ``source.check_files()`` passes (the files are there), ``source.load()`` gives uint8 images
+    (N, C, H, W) with C and (H, W) as its ``info`` says, int64 labels (N,) in [0, num_classes),
+    ``class_names`` empty or one per class, and the expected counts when given.
     """
     import torch
 
     from advdistill.interfaces import DatasetInfo, DataSplits
 
+    if hasattr(source, "check_files"):  # DatasetSource's; a duck-typed source may lack it
+        assert source.check_files() is None, "check_files() returns None when the files are there"
     splits = source.load()
     assert isinstance(splits, DataSplits), f"load() returned {type(splits).__name__}, expected DataSplits"
     info = splits.info
@@ -731,7 +737,104 @@ def check_callback(callback: Any, run: Any, *, steps: int = 2) -> list[dict[str,
         except (TypeError, ValueError) as exc:
             raise AssertionError(f"the callback added entries metrics.jsonl cannot hold ({exc}): {added!r}") from None
         records.append(record)
+    _check_checkpoint_state(callback, run)
     callback.on_train_end(run)
     _assert_restored(modes, flags, "on_train_end")
     _assert_same_rng(rng, "the callback")
     return records
+
+
+def _check_checkpoint_state(callback: Any, run: Any) -> None:
+    """``state_dict()`` gives tensors that a fresh instance, started as on a resume, loads back unchanged."""
+    import torch
+
+    state = callback.state_dict()
+    assert all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()), (
+        "state_dict() must map names to tensors (the checkpoint is a safetensors file)"
+    )
+    if not state:
+        return
+    fresh = type(callback)(callback.config)
+    fresh.on_train_start(run)  # a resume: on_train_start, then load_state_dict
+    fresh.load_state_dict({k: v.detach().cpu().clone() for k, v in state.items()})
+    again = fresh.state_dict()
+    assert again.keys() == state.keys(), "load_state_dict(state_dict()) changed the state's names"
+    for key in state:
+        assert torch.equal(again[key].cpu(), state[key].cpu()), f"state {key!r} differs after a reload"
+    exports = fresh.weight_exports()
+    assert set(exports) == set(callback.weight_exports()), "the weight exports differ after a reload"
+
+
+def make_train_step(ctx: Any, optimizer: Any = None, *, model: Any = None, loss: Any = None) -> Any:
+    """A :class:`~advdistill.interfaces.TrainStep` over a prepared step context, as the engine builds it.
+
+    ``loss(ctx)`` is the recipe's loss (default: cross-entropy of the student at ``x_adv``);
+    ``step.loss()`` evaluates it on ``ctx.fresh()`` and leaves the model's buffers as they were,
+    as the engine does. ``optimizer`` defaults to SGD with a zero learning rate.
+    """
+    import torch
+
+    from advdistill.interfaces import TrainStep
+    from advdistill.torch_utils import WithBufferCopies
+
+    model = model if model is not None else ctx.student
+    loss = loss if loss is not None else (
+        lambda c: torch.nn.functional.cross_entropy(c.student_logits(1.0), c.y))
+    optimizer = optimizer if optimizer is not None else torch.optim.SGD(model.parameters(), lr=0.0)
+
+    def loss_fn(_aux: bool) -> Any:
+        return loss(ctx.fresh(student=WithBufferCopies(model)))
+
+    return TrainStep(ctx=ctx, model=model, optimizer=optimizer, loss_fn=loss_fn)
+
+
+def check_step_extension(extension: Any, ctx: Any, *, steps: int = 2, loss: Any = None) -> Any:
+    """Assert the step-extension contract over ``steps`` training steps; returns the last step's loss.
+
+    Each step runs as the engine runs it (``before_loss``, the loss and its backward,
+    ``before_update``, a zero-learning-rate ``optimizer.step()``, ``after_update``). The hooks
+    leave ``x_adv``, the models' modes and ``requires_grad`` flags, the model's buffers and the
+    global RNG as they were; every trainable parameter still gets a finite gradient; and the
+    weights after each step equal those before (up to float rounding): an extension changes the
+    update, never where the weights end up on its own. ``ctx`` is a prepared step context (e.g.
+    ``tiny_step.context()``).
+    """
+    import torch
+
+    model = ctx.student
+    step = make_train_step(ctx, loss=loss)
+    loss_of = loss if loss is not None else (lambda c: torch.nn.functional.cross_entropy(c.student_logits(1.0), c.y))
+    rng = _global_rng()
+    modes, flags = _modes(model, ctx.teacher), _flags(model, ctx.teacher)
+    x_adv = ctx.x_adv.clone()
+    buffer_names = {name for name, _ in model.named_buffers()}
+    value = None
+    for index in range(steps):
+        weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        buffers = [b.clone() for b in model.buffers()]
+        extension.before_loss(step)
+        assert all(torch.equal(a, b) for a, b in zip(model.buffers(), buffers)), (
+            "before_loss changed the model's buffers (BatchNorm statistics): step.loss() leaves them alone; "
+            "an extension must too"
+        )
+        value = loss_of(ctx.fresh())
+        step.optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        extension.before_update(step)
+        for name, p in model.named_parameters():
+            finite = p.grad is not None and bool(torch.isfinite(p.grad).all())
+            assert finite or not p.requires_grad, f"step {index}: no finite gradient for {name}"
+        step.optimizer.step()
+        extension.after_update(step)
+        for key, after in model.state_dict().items():
+            if key in buffer_names:
+                continue  # the loss's own forward updates BatchNorm statistics, as in training
+            before = weights[key]
+            assert torch.allclose(after, before, rtol=1e-5, atol=1e-6), (
+                f"step {index}: {key} moved at a zero learning rate (max change "
+                f"{(after - before).abs().max().item():.3g}): the extension must undo what it does to the weights"
+            )
+    assert torch.equal(ctx.x_adv, x_adv), "the extension changed x_adv"
+    _assert_restored(modes, flags, "the step extension")
+    _assert_same_rng(rng, "the step extension")
+    return value

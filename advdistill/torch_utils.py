@@ -57,6 +57,24 @@ def freeze(model: nn.Module) -> nn.Module:
     return model
 
 
+class WithBufferCopies(nn.Module):
+    """``model`` computing with its own parameters but with copies of its buffers.
+
+    A forward in train mode updates the copies' BatchNorm running statistics, never the
+    model's, and gradients reach the model's parameters as usual: a forward that is not a
+    training step (e.g. AWP's) leaves the model as it was. The copies are made once, at
+    construction, and shared by every forward through this view.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model  # registered: .train()/.eval() reach it
+        self._buffers_copy = {name: b.clone() for name, b in model.named_buffers()}
+
+    def forward(self, *args, **kwargs):
+        return torch.func.functional_call(self.model, self._buffers_copy, args, kwargs, strict=False)
+
+
 def resolve_device(spec: str) -> torch.device:
     """``"auto"`` picks CUDA when available; ``"cuda"`` without a GPU is a clear error."""
     from advdistill.errors import RecipeError

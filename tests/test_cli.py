@@ -1,8 +1,11 @@
 """End-to-end tests of the command line (in-process, tiny recipes, seconds)."""
 
 import json
+import os
 import subprocess
 import sys
+
+import pytest
 
 from advdistill import __version__
 
@@ -83,3 +86,37 @@ def test_unusable_out_is_refused_before_any_data_is_read(cli_runner, tiny_recipe
     result = cli_runner("eval", "--recipe", str(recipe), "--checkpoint", str(tmp_path / "file"),
                         "--out", str(tmp_path / "file" / "e"), exit_code=2)
     assert "cannot be created" in result.output and "cifar" not in result.output, result.output
+
+
+def test_recipe_check_checks_the_data_and_teacher_files(cli_runner, tiny_recipe, tmp_path):
+    recipe = tiny_recipe(
+        data={"kind": "cifar10", "root": str(tmp_path / "data")},
+        teacher={"kind": "checkpoint", "path": str(tmp_path / "teacher.safetensors"),
+                 "model": {"kind": "small_cnn", "widths": [4], "hidden": 8}},
+    )
+    result = cli_runner("recipe", "check", str(recipe), exit_code=2)
+    assert "is a valid recipe" in result.output and "--no-files skips this check" in result.output
+    assert f"- [data] cifar10: expected {tmp_path / 'data' / 'cifar-10-batches-py' / 'data_batch_1'}" in result.output
+    assert f"- [teacher] checkpoint not found: {tmp_path / 'teacher.safetensors'}" in result.output
+    assert "Traceback" not in result.output
+    assert "files not checked" in cli_runner("recipe", "check", str(recipe), "--no-files").output
+    assert "files found: data" in cli_runner("recipe", "check", str(tiny_recipe())).output
+
+
+
+@pytest.mark.parametrize("args", [["--help"], ["plugins"], ["plugins", "--json"], ["recipe", "list"],
+                                  ["recipe", "list", "--json", "cifar10/*"], ["recipe", "--help"]])
+def test_quick_commands_import_no_torch(args):
+    # torch alone takes seconds to import: the commands that only list things must not pay for it
+    code = (
+        "import sys\n"
+        "from advdistill.cli import main\n"
+        f"sys.argv = ['advdistill', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
+        "print('torch imported:', 'torch' in sys.modules, file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "torch imported: False"
+    assert result.stdout.strip()

@@ -225,7 +225,7 @@ def test_toml_examples_parse_and_recipes_resolve(block, tmp_path, monkeypatch):
         path = shadow_recipes(tmp_path, header.group(1)) if header else tmp_path / "example.toml"
         path.write_text(block.text, encoding="utf-8")
         advdistill.load_recipe(path)
-    elif set(data) <= schema._TOP_LEVEL:
+    elif set(data) <= schema.TOP_LEVEL_KEYS:
         path = tmp_path / "fragment.toml"
         path.write_text(to_toml(_fragment_recipe(data)), encoding="utf-8")
         advdistill.load_recipe(path)
@@ -236,7 +236,8 @@ def test_toml_examples_parse_and_recipes_resolve(block, tmp_path, monkeypatch):
 
 PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*(\.\.\.)?(\.\w+)?$")
 #: commands that are quick and write nothing: run them when an example gives them in full
-CHEAP = {("plugins",), ("recipe", "show"), ("recipe", "check"), ("recipe", "keys"), ("teacher", "list")}
+CHEAP = {("plugins",), ("recipe", "show"), ("recipe", "check"), ("recipe", "keys"), ("recipe", "list"),
+         ("teacher", "list")}
 
 
 def command_lines(block: Block) -> list[str]:

@@ -55,7 +55,7 @@ def test_builtin_components_are_registered_through_entry_points():
     assert {"attacks", "methods", "aux_losses", "models", "datasets", "metrics"} <= plugins
     ours = {pm.get_name(plugin) for plugin, dist in pm.list_plugin_distinfo() if dist.project_name == "advdistill"}
     assert ours == {"attacks", "methods", "aux_losses", "schedules", "models", "teachers", "datasets", "metrics",
-                    "callbacks", "demo"}
+                    "callbacks", "step_extensions", "demo"}
 
 
 def test_inline_plugin_and_duplicate_detection(register_plugin):

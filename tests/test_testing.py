@@ -10,17 +10,28 @@ import torch
 
 import advdistill as ad
 from advdistill.context import StepContext
-from advdistill.interfaces import Callback, DatasetInfo, DataSplits, Metric, RunState, Schedule, TeacherLoader
+from advdistill.interfaces import (
+    Callback,
+    DatasetInfo,
+    DataSplits,
+    Metric,
+    RunState,
+    Schedule,
+    StepExtension,
+    TeacherLoader,
+)
 from advdistill.testing import (
     check_callback,
     check_dataset_source,
     check_metric,
     check_model_factory,
     check_schedule,
+    check_step_extension,
     check_teacher_loader,
     make_eval_context,
     make_run_state,
     make_step_context,
+    make_train_step,
     surface_violations,
     tiny_model,
 )
@@ -319,6 +330,72 @@ def test_check_callback_calls_every_hook_with_the_run_state(tiny_recipe, tmp_pat
 def test_check_callback_fails_a_broken_callback(tiny_recipe, tmp_path, callback, message):
     with pytest.raises(AssertionError, match=message):
         check_callback(callback, make_run_state(tiny_recipe(), tmp_path, epochs=1))
+
+
+class ForgetfulState(Callback):
+    """Saves a counter but loads nothing back."""
+
+    def on_train_start(self, run):
+        self.count = torch.zeros(())
+
+    def on_step_end(self, run, step):
+        self.count += 1
+
+    def state_dict(self):
+        return {"count": self.count.clone()}
+
+
+def test_check_callback_fails_a_state_that_does_not_come_back(tiny_recipe, tmp_path):
+    with pytest.raises(AssertionError, match="state 'count' differs after a reload"):
+        check_callback(ForgetfulState(), make_run_state(tiny_recipe(), tmp_path, epochs=1))
+
+
+class Shift(StepExtension):
+    """Moves the weights before the loss; ``undo`` puts them back after the update."""
+
+    def __init__(self, undo=True, touch_buffers=False, noise=False):
+        super().__init__()
+        self.undo, self.touch_buffers, self.noise = undo, touch_buffers, noise
+
+    def before_loss(self, step):
+        with torch.no_grad():
+            for p in step.model.parameters():
+                p.add_(0.01)
+            if self.touch_buffers:
+                for b in step.model.buffers():
+                    b.add_(1)
+        if self.noise:
+            torch.randn(())
+
+    def after_update(self, step):
+        if self.undo:
+            with torch.no_grad():
+                for p in step.model.parameters():
+                    p.sub_(0.01)
+
+
+def test_check_step_extension_passes_one_that_undoes_what_it_does(tiny_step):
+    loss = check_step_extension(Shift(), tiny_step.context())
+    assert loss.dim() == 0 and torch.isfinite(loss)
+
+
+@pytest.mark.parametrize(("extension", "message"), [
+    (Shift(undo=False), "moved at a zero learning rate"),
+    (Shift(touch_buffers=True), "changed the model's buffers"),
+    (Shift(noise=True), "global torch RNG"),
+])
+def test_check_step_extension_fails_a_broken_extension(tiny_step, extension, message):
+    with pytest.raises(AssertionError, match=message):
+        check_step_extension(extension, tiny_step.context())
+
+
+def test_make_train_step_loss_leaves_the_batchnorm_statistics_alone(tiny_step):
+    step = make_train_step(tiny_step.context())
+    before = [b.clone() for b in step.model.buffers()]
+    loss = step.loss()
+    loss.backward()  # the gradient reaches the model's own parameters
+    assert all(torch.equal(a, b) for a, b in zip(step.model.buffers(), before))
+    assert all(p.grad is not None for p in step.model.parameters())
 
 
 # -- the plugin surface --------------------------------------------------------------------------

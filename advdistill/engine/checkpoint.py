@@ -32,6 +32,7 @@ from advdistill.io import atomic_write
 #: the training-state file format: 2 holds the model's weights too (one file = one checkpoint)
 STATE_FORMAT = 2
 _MODEL_PREFIX = "model/"
+_COMPONENT_PREFIX = "component/"
 
 
 #: the names :func:`atomic_write` gives its temporary files: ``.<target name>.<random>.tmp``
@@ -111,8 +112,13 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {exc}") from None
 
 
-def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str) -> None:
-    """``load_state_dict(strict=True)`` with a readable account of any mismatch."""
+#: what a mismatch usually means when the model comes from a recipe
+RECIPE_HINT = "Is the architecture (or num_classes) in the recipe the one the checkpoint was trained with?"
+
+
+def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str,
+                      hint: str = RECIPE_HINT) -> None:
+    """``load_state_dict(strict=True)`` with a readable account of any mismatch, then ``hint``."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -132,10 +138,7 @@ def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor], *, so
             parts.append(f"unexpected keys: {clip(unexpected)}")
         if shapes:
             parts.append(f"shape mismatches: {clip(shapes)}")
-        raise CheckpointError(
-            f"{source} does not match the model {type(model).__name__}: {'; '.join(parts)}. "
-            "Is the architecture (or num_classes) in the recipe the one the checkpoint was trained with?"
-        )
+        raise CheckpointError(f"{source} does not match the model {type(model).__name__}: {'; '.join(parts)}. {hint}")
     model.load_state_dict(state, strict=True)
 
 
@@ -181,14 +184,19 @@ def save_training_state(
     info: Mapping[str, Any],
     rng: Mapping[str, torch.Tensor],
     model: nn.Module | None = None,
+    components: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
 ) -> None:
     """Save ``model``'s weights, optimizer state, RNG states and ``info`` (JSON) in one file, atomically.
 
     With ``model``, the file is a complete checkpoint (``info["format"] == 2``); without, it is
-    the optimizer/RNG sidecar of older runs.
+    the optimizer/RNG sidecar of older runs. ``components`` holds the state of components that
+    keep one (:class:`advdistill.interfaces.CheckpointState`), by id (e.g. ``"callbacks.ema"``);
+    :func:`read_component_states` reads it back.
     """
     tensors, optim_meta = _optimizer_to_flat(optimizer)
     tensors = {**tensors, **{f"rng/{k}": v for k, v in rng.items()}}
+    for owner, state in (components or {}).items():
+        tensors.update({f"{_COMPONENT_PREFIX}{owner}/{k}": v for k, v in state.items()})
     info = dict(info)
     if model is not None:
         tensors.update({_MODEL_PREFIX + k: v for k, v in model.state_dict().items()})
@@ -226,3 +234,18 @@ def load_training_state(
     if info["has_weights"]:
         load_state_strict(model, weights, source=f"{path} (weights)")
     return info, rng
+
+
+def read_component_states(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """The component states saved in a training-state file, by owner id (e.g. ``"callbacks.ema"``)."""
+    path = Path(path)
+    states: dict[str, dict[str, torch.Tensor]] = {}
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            for name in fh.keys():  # noqa: SIM118 - safe_open has no __iter__
+                if name.startswith(_COMPONENT_PREFIX):
+                    owner, key = name.removeprefix(_COMPONENT_PREFIX).split("/", 1)
+                    states.setdefault(owner, {})[key] = fh.get_tensor(name)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {exc}") from None
+    return states

@@ -103,6 +103,9 @@ class InMemoryLoader:
                 x = random_crop(x, self.crop_padding, self._generator)
             if self.augment in ("flip", "crop_flip"):
                 x = random_flip(x, self._generator)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, self.labels[idx]
+            # the crop's gather leaves a channels-last layout: the batch must have the model's own
+            # layout, else conv weight gradients come out in another one than DDP's buckets
+            # ("Grad strides do not match bucket view strides"), and on the CPU torch 2.14's
+            # backward of a channels-last 1x1 stride-2 convolution corrupts memory (crashes seen)
+            memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+            yield x.contiguous(memory_format=memory_format), self.labels[idx]

@@ -22,7 +22,7 @@ ALLOWED = (
     "name", "description",
     "optim.lr", "optim.momentum", "optim.nesterov", "optim.weight_decay", "optim.betas",
     "train.epochs", "train.grad_clip", "train.max_loss", "train.log_every",
-    "train.device", "train.compile", "train.amp", "train.channels_last",
+    "train.device", "train.compile", "train.amp", "train.channels_last", "train.dist_timeout_min",
     "eval", "callbacks.progress",
 )
 

@@ -7,6 +7,7 @@ Run directory (DESIGN §5)::
     checkpoints/last.state.safetensors   THE checkpoint: weights + optimizer + RNG state, one atomic file
     checkpoints/last.safetensors     student weights after the latest epoch (exported from the same save)
     checkpoints/best.safetensors     weights with the best periodic robust accuracy on the validation split
+    checkpoints/<name>.safetensors   weights a component exports (e.g. ema.safetensors, the ema callback's)
     report.json, report.md           the final evaluation
 """
 
@@ -24,13 +25,14 @@ from typing import Any
 import torch
 
 from advdistill._testhooks import PAUSE_AT, pause_point
-from advdistill.components import build_labeled, build_student, build_teacher, load_data
+from advdistill.components import build_labeled, build_student, build_teacher, load_data, require_files
 from advdistill.context import StepContext
 from advdistill.engine import metrics_log
 from advdistill.engine.checkpoint import (
     load_state_strict,
     load_training_state,
     load_weights,
+    read_component_states,
     read_metadata,
     read_tensors,
     remove_stale_temp_files,
@@ -38,18 +40,25 @@ from advdistill.engine.checkpoint import (
     save_weights,
 )
 from advdistill.engine.data import InMemoryLoader, epoch_seed
-from advdistill.engine.distributed import all_reduce, barrier, setup, teardown
+from advdistill.engine.distributed import all_reduce, barrier, per_process_batch, setup, teardown
 from advdistill.engine.metrics_log import keep_records
 from advdistill.engine.recipe_change import aux_weight_keys, recipe_changes
 from advdistill.engine.speed import BF16Teacher, compile_model, optimizer_options, uses_cuda_graphs
 from advdistill.errors import CheckpointError, RecipeError, RunDirectoryError, TrainingError
 from advdistill.evaluation.teacher_audit import audit_for_training
-from advdistill.interfaces import Progress, RunState, StepInfo
+from advdistill.interfaces import CheckpointState, Progress, RunState, StepInfo, TrainStep
 from advdistill.io import atomic_write_text
 from advdistill.recipe import Recipe, validate_for_training
 from advdistill.recipe.loading import read_file
 from advdistill.rundir import acquire_run_dir_lock, release_run_dir_lock
-from advdistill.torch_utils import autocast, capture_rng, module_mode, resolve_device, restore_rng
+from advdistill.torch_utils import (
+    WithBufferCopies,
+    autocast,
+    capture_rng,
+    module_mode,
+    resolve_device,
+    restore_rng,
+)
 from advdistill.val_split import without_test
 from advdistill.version import __version__
 
@@ -95,8 +104,13 @@ class Trainer:
         self._events: list[dict[str, Any]] = []
         #: the epoch the checkpoint on disk holds (None: no checkpoint yet)
         self.saved_epoch: int | None = None
-        self.dist, device_spec = setup(self.cfg.device)
+        #: a resume of a run that has trained every epoch and been evaluated: fit() does nothing
+        self.finished = False
+        self.dist, device_spec = setup(self.cfg.device, self.cfg.dist_timeout_min)
         try:
+            #: images per step in this process (train.batch_size is the global batch)
+            self.batch_size = per_process_batch(self.cfg.batch_size, self.cfg.batch_size_per_process,
+                                                self.dist.world_size)
             if self.dist.is_main:
                 # before anything is built: an unusable --out or a running run costs nothing
                 acquire_run_dir_lock(self.out_dir, "train")
@@ -104,7 +118,9 @@ class Trainer:
                 pause_point("train:started")
                 self._remove_stale_temp_files()
             self._check_run_dir(resume)
-            self._build(resume, device_spec)
+            self.finished = resume and self._is_finished()
+            if not self.finished:
+                self._build(resume, device_spec)
         except BaseException:
             self.close()
             raise
@@ -117,6 +133,7 @@ class Trainer:
         torch.manual_seed(self.cfg.seed)
 
         # -- build every component once, before the loop --------------------------------------
+        require_files(recipe)  # a missing teacher file is found before the data set is decoded
         self.splits = load_data(recipe)
         self.info = self.splits.info
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -132,21 +149,25 @@ class Trainer:
         self.aux = build_labeled(recipe.aux)
         callbacks = build_labeled(recipe.callbacks)
         self.callbacks = dict(sorted(callbacks.items(), key=lambda item: getattr(item[1], "order", 0)))
+        extensions = build_labeled(recipe.step_extensions)
+        self.step_extensions = dict(sorted(extensions.items(), key=lambda item: getattr(item[1], "order", 0)))
         self.optimizer = self._make_optimizer()
         self.train_loader = InMemoryLoader(
-            self.splits.train_x, self.splits.train_y, batch_size=self.cfg.batch_size, device=self.device,
+            self.splits.train_x, self.splits.train_y, batch_size=self.batch_size, device=self.device,
             shuffle=True, drop_last=self.cfg.drop_last, augment=self.cfg.augment,
             crop_padding=self.cfg.crop_padding, seed=self.cfg.seed, channels_last=self.channels_last,
             rank=self.dist.rank, world_size=self.dist.world_size,
         )
         if len(self.train_loader) == 0:
             raise TrainingError(
-                f"train.batch_size = {self.cfg.batch_size} exceeds the {self.splits.train_x.shape[0]} "
-                "training images (with drop_last = true no step would run)"
+                f"a batch of {self.batch_size * self.dist.world_size} images ({self._batch_text()}) exceeds the "
+                f"{self.splits.train_x.shape[0]} training images (with drop_last = true no step would run)"
             )
         self.steps_per_epoch = len(self.train_loader)
         if self.cfg.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, self.cfg.max_steps_per_epoch)
+        if self.dist.is_main:
+            self._announce_batches()
         self.attack_generator = torch.Generator(device=self.device)
         # the step's views of the models (speed settings); evaluation keeps the float32 eager ones
         self.attack_student, self.step_teacher = self._step_models()
@@ -170,8 +191,11 @@ class Trainer:
         self.state = RunState(
             recipe=recipe, out_dir=self.out_dir, device=self.device, student=self.student, teacher=self.teacher,
             data=without_test(self.splits), epochs=self.cfg.epochs, steps_per_epoch=self.steps_per_epoch,
-            is_main=self.dist.is_main,
+            is_main=self.dist.is_main, teacher_audit=self.teacher_audit,
         )
+        #: component states read from the checkpoint on a resume, loaded once the callbacks have started
+        self._component_states: dict[str, dict[str, torch.Tensor]] | None = None
+        self._restored_info: dict[str, Any] = {}
         self.start_epoch = 1
         self.best: float | None = None
         self.best_epoch: int | None = None
@@ -191,6 +215,27 @@ class Trainer:
                     )
 
     # -- setup helpers -------------------------------------------------------------------------
+    def _batch_text(self) -> str:
+        if self.cfg.batch_size_per_process is not None:
+            return f"train.batch_size_per_process = {self.batch_size} in each of {self.dist.world_size} processes"
+        if self.dist.enabled:
+            return f"train.batch_size = {self.cfg.batch_size}, {self.batch_size} in each of {self.dist.world_size} " \
+                   "processes"
+        return f"train.batch_size = {self.cfg.batch_size}"
+
+    def _announce_batches(self) -> None:
+        """Say how a step is made up when it is not obvious: several processes, or epochs cut short."""
+        if self.dist.enabled:
+            log.info("%d processes: each optimizer step averages %d images (%s)",
+                        self.dist.world_size, self.batch_size * self.dist.world_size, self._batch_text())
+        full = len(self.train_loader)
+        if self.steps_per_epoch < full:
+            log.warning(
+                "train.max_steps_per_epoch = %d cuts every epoch to %d of its %d steps (%d of the %d training "
+                "images per epoch)", self.cfg.max_steps_per_epoch, self.steps_per_epoch, full,
+                self.steps_per_epoch * self.batch_size * self.dist.world_size, self.splits.train_x.shape[0],
+            )
+
     @property
     def state_path(self) -> Path:
         return self.ckpt_dir / "last.state.safetensors"
@@ -276,6 +321,31 @@ class Trainer:
             "kept_random": skipped,
         })
 
+    def _checkpoint_epoch(self) -> int | None:
+        """The epoch of the checkpoint (the training state file; None without one)."""
+        if not self.state_path.exists():
+            return None
+        info = read_metadata(self.state_path).get("info")
+        return int(info["epoch"]) if isinstance(info, dict) and info.get("epoch") is not None else None
+
+    def _is_finished(self) -> bool:
+        """Every epoch trained, and the final evaluation written (or not asked for)."""
+        epoch = self._checkpoint_epoch()
+        if epoch is None or epoch < self.cfg.epochs:
+            return False
+        if self.recipe.eval.at_end and not (self.out_dir / "report.json").exists():
+            return False  # stopped during the final evaluation: the resume runs it
+        if self._stale_exports(read_metadata(self.state_path).get("info") or {}):
+            return False  # killed while the last save exported its weights: the resume rewrites them
+        recipe = self.out_dir / "recipe.json"
+        log.warning(
+            "%s is finished: it has trained all %d epochs (train.epochs = %d) and written its report; nothing to "
+            "do. To evaluate it again: `advdistill eval %s`. To train it for more epochs: `advdistill train %s "
+            "--out %s --resume --allow-recipe-change --set train.epochs=N` (N > %d).",
+            self.out_dir, epoch, self.cfg.epochs, self.out_dir, recipe, self.out_dir, epoch,
+        )
+        return True
+
     def _checkpoint_recipe_hash(self) -> str | None:
         """The hash of the recipe that trained the checkpoint (the checkpoint says it; recipe.json may be damaged)."""
         if self.state_path.exists():
@@ -345,6 +415,9 @@ class Trainer:
         restore_rng(rng, self.device)
         self.start_epoch = int(info["epoch"]) + 1
         self.saved_epoch = int(info["epoch"])
+        self.state.epoch = self.saved_epoch
+        self._restored_info = info
+        self._component_states = read_component_states(self.state_path)
         if self.dist.is_main:
             self._truncate_metrics(int(info["epoch"]))
         log.info("resuming %s after epoch %d", self.out_dir, info["epoch"])
@@ -361,20 +434,70 @@ class Trainer:
             )
         load_weights(last, self.student)
 
+    def _stale_exports(self, info: dict[str, Any]) -> list[str]:
+        """The weight exports ("last", "best", the components', e.g. "ema") that the save of ``info``
+        (the state file's) did not finish."""
+        def stale(name: str) -> bool:
+            path = self.ckpt_dir / f"{name}.safetensors"
+            return not path.exists() or read_metadata(path).get("checkpoint_id") != info.get("checkpoint_id")
+
+        best_now = info.get("best_epoch") == info.get("epoch") and info.get("best") is not None
+        names = ["last", *(["best"] if best_now else []), *info.get("exports", [])]
+        return [name for name in names if stale(name)]
+
     def _repair_exports(self, info: dict[str, Any]) -> None:
         """Rewrite last/best.safetensors from the state file when their export was interrupted."""
         if not self.dist.is_main:
             return
         meta = info.get("weights_meta") or {}
-        last = self.ckpt_dir / "last.safetensors"
-        if not last.exists() or read_metadata(last).get("checkpoint_id") != info["checkpoint_id"]:
-            save_weights(last, self.student, meta)
-            log.warning("rewrote %s from %s (its export had been interrupted)", last, self.state_path.name)
-        best = self.ckpt_dir / "best.safetensors"
-        best_now = info.get("best_epoch") == info.get("epoch") and info.get("best") is not None
-        if best_now and (not best.exists() or read_metadata(best).get("checkpoint_id") != info["checkpoint_id"]):
-            save_weights(best, self.student, self._best_meta(meta))
-            log.warning("rewrote %s from %s (its export had been interrupted)", best, self.state_path.name)
+        for name in [n for n in self._stale_exports(info) if n in ("last", "best")]:  # components': later
+            path = self.ckpt_dir / f"{name}.safetensors"
+            save_weights(path, self.student, meta if name == "last" else self._best_meta(meta))
+            log.warning("rewrote %s from %s (its export had been interrupted)", path, self.state_path.name)
+
+    # -- component state (advdistill.interfaces.CheckpointState) ---------------------------------
+    def _stateful(self) -> dict[str, CheckpointState]:
+        """The components whose state goes into the checkpoint, by owner id (``"callbacks.ema"``).
+
+        Callbacks run on the main process only, so only there do they count; step extensions
+        run on every process.
+        """
+        owners: dict[str, CheckpointState] = {}
+        if self.dist.is_main:
+            owners.update({f"callbacks.{label}": cb for label, cb in self.callbacks.items()})
+        owners.update({f"step_extensions.{label}": ext for label, ext in self.step_extensions.items()})
+        return {owner: c for owner, c in owners.items() if isinstance(c, CheckpointState)}
+
+    def _weight_exports(self) -> dict[str, tuple[str, torch.nn.Module]]:
+        """``checkpoints/<name>.safetensors`` to write at each save: name -> (owner id, module)."""
+        exports: dict[str, tuple[str, torch.nn.Module]] = {}
+        for owner, component in self._stateful().items():
+            for name, module in component.weight_exports().items():
+                if name in ("last", "best", "last.state") or not name.replace("_", "").isalnum():
+                    raise TrainingError(f"[{owner}] exports weights as {name!r}: choose a name of letters, digits "
+                                        "and underscores other than last and best")
+                if name in exports:
+                    raise TrainingError(f"[{owner}] and [{exports[name][0]}] both export weights as {name!r}")
+                exports[name] = (owner, module)
+        return exports
+
+    def _load_component_states(self) -> None:
+        """On a resume (after the callbacks' ``on_train_start``): give each component its saved state
+        back, and rewrite weight exports that the interrupted save did not finish."""
+        states = self._component_states or {}
+        for owner, component in self._stateful().items():
+            if owner in states:
+                component.load_state_dict(states[owner])
+            elif component.state_dict():
+                log.warning("the checkpoint of %s holds no state for [%s]: it starts afresh", self.out_dir, owner)
+        if not self.dist.is_main or not self._restored_info.get("has_weights"):
+            return
+        info, meta = self._restored_info, self._restored_info.get("weights_meta") or {}
+        for name, (owner, module) in self._weight_exports().items():
+            path = self.ckpt_dir / f"{name}.safetensors"
+            if not path.exists() or read_metadata(path).get("checkpoint_id") != info["checkpoint_id"]:
+                save_weights(path, module, {**meta, "exported_by": owner})
+                log.warning("rewrote %s from %s (its export had been interrupted)", path, self.state_path.name)
 
     def _truncate_metrics(self, epoch: int) -> int:
         """Drop the records of epochs after ``epoch`` (a resumed run writes them again); returns how many.
@@ -386,6 +509,9 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------------
     def fit(self) -> Path:
         """Run the remaining epochs and the final evaluation; returns the run directory."""
+        if self.finished:
+            self.close()
+            return self.out_dir
         try:
             self._fit()
         except OSError as exc:  # a full disk, a quota, a vanished mount: say what is safe and what to do
@@ -426,8 +552,13 @@ class Trainer:
             self._write_recipe_json()
             if self.teacher_audit is not None and self.start_epoch == 1:  # a resume keeps the first record
                 self.append_metrics(self.teacher_audit)
+        if self.start_epoch > self.cfg.epochs and main:
+            log.warning("%s has trained all %d epochs; running the final evaluation, which did not finish",
+                        self.out_dir, self.cfg.epochs)
         for cb in callbacks:
             cb.on_train_start(self.state)
+        if self._component_states is not None:
+            self._load_component_states()
         for epoch in range(self.start_epoch, self.cfg.epochs + 1):
             self.state.epoch = epoch
             for cb in callbacks:
@@ -443,11 +574,13 @@ class Trainer:
                     pause_point(f"epoch-end:before-save:{epoch}")
                 self._save(epoch, improved=record.get("best", False))
             barrier(self.dist)
-        for cb in callbacks:
+        if self.recipe.eval.at_end:  # every process evaluates its part of the test set
+            report = self.final_evaluation()
+            if main:
+                self.state.report = report
+        for cb in callbacks:  # after the report: the trackers upload it
             cb.on_train_end(self.state)
-        if main and self.recipe.eval.at_end:
-            self.final_evaluation()
-        barrier(self.dist)
+        barrier(self.dist, "at the end of training")
 
     def _write_recipe_json(self) -> None:
         """recipe.json: the resolved recipe, its hash, and the history of changes and initialisations."""
@@ -494,7 +627,7 @@ class Trainer:
                 info.images_per_s = images_since_log * self.dist.world_size / max(now - last_log, 1e-9)
                 last_log, images_since_log = now, 0
                 self._guard(float(all_reduce(worst, self.dist, "max")), epoch, step, lr)
-                logs = {k: all_reduce(v, self.dist) for k, v in logs.items()}
+                logs = info.logs = {k: all_reduce(v, self.dist) for k, v in logs.items()}
                 if self.dist.is_main:
                     self.append_metrics({
                         "event": "step", "epoch": epoch, "step": progress.global_step, "loss": info.loss_value,
@@ -534,21 +667,49 @@ class Trainer:
         with autocast(self.device, self.amp):
             # 2) every teacher output the losses read, in one batched no-grad forward
             ctx.prefetch_teacher(self.teacher_points)
+        extensions = self.step_extensions.values()
+        step = self._train_step_view(ctx) if extensions else None
+        for ext in extensions:  # e.g. AWP perturbs the weights here
+            ext.before_loss(step)
+        with autocast(self.device, self.amp):
             # 3) L = L_AD + Σ aux
-            loss = self.objective(ctx)
-            for label, aux in self.aux.items():
-                term = aux(ctx)
-                ctx.log(label, term)
-                loss = loss + term
+            loss = self._recipe_loss(ctx, aux=True, log=True)
         # 4) update; set_to_none frees the gradient memory between steps
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        for ext in extensions:
+            ext.before_update(step)
         if self.cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.student.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
+        for ext in extensions:  # e.g. AWP removes its perturbation here
+            ext.after_update(step)
         return loss.detach(), ctx.logs
+
+    def _recipe_loss(self, ctx: StepContext, *, aux: bool, log: bool) -> torch.Tensor:
+        """L = objective (+ Σ aux) on ``ctx``; with ``log``, each aux term goes to ``ctx.logs``."""
+        loss = self.objective(ctx)
+        if aux:
+            for label, term_fn in self.aux.items():
+                term = term_fn(ctx)
+                if log:
+                    ctx.log(label, term)
+                loss = loss + term
+        return loss
+
+    def _train_step_view(self, ctx: StepContext) -> TrainStep:
+        """What the step extensions see of the step (:class:`advdistill.interfaces.TrainStep`)."""
+
+        def loss_fn(aux: bool) -> torch.Tensor:
+            # the bare student (the DDP wrapper would wait for a backward of its own), on copies of
+            # its buffers: this forward is not a training step, BatchNorm statistics stay as they are
+            student = WithBufferCopies(self.student)
+            with autocast(self.device, self.amp):
+                return self._recipe_loss(ctx.fresh(student=student), aux=aux, log=False)
+
+        return TrainStep(ctx=ctx, model=self.student, optimizer=self.optimizer, loss_fn=loss_fn)
 
     def _guard(self, worst: float, epoch: int, step: int, lr: float) -> None:
         """Stop when a loss since the last log step was non-finite or above ``train.max_loss``.
@@ -655,8 +816,11 @@ class Trainer:
         info = {
             "epoch": epoch, "checkpoint_id": checkpoint_id, "recipe_hash": self.recipe.hash,
             "best": self.best, "best_epoch": self.best_epoch, "weights_meta": meta,
+            "exports": sorted(self._weight_exports()),  # the components' exports of this save (e.g. "ema")
         }
-        save_training_state(self.state_path, self.optimizer, info, capture_rng(self.device), model=self.student)
+        components = {owner: dict(c.state_dict()) for owner, c in self._stateful().items()}
+        save_training_state(self.state_path, self.optimizer, info, capture_rng(self.device), model=self.student,
+                            components={owner: state for owner, state in components.items() if state})
         self.saved_epoch = epoch
         if PAUSE_AT is not None:
             pause_point(f"save:after-state:{epoch}")
@@ -665,6 +829,8 @@ class Trainer:
             pause_point(f"save:after-last:{epoch}")
         if improved:
             save_weights(self.ckpt_dir / "best.safetensors", self.student, self._best_meta(meta))
+        for name, (owner, module) in self._weight_exports().items():
+            save_weights(self.ckpt_dir / f"{name}.safetensors", module, {**meta, "exported_by": owner})
 
     def final_evaluation(self) -> dict[str, Any]:
         """Evaluate last and best (if any) on the test split with the recipe's [eval] metrics; writes

@@ -1,9 +1,10 @@
 """Which checkpoints of a run an evaluation covers, and the rule that picks the reported one.
 
-A run directory has ``checkpoints/last.safetensors`` (after the final epoch) and, with a
-periodic evaluation, ``checkpoints/best.safetensors`` (the epoch with the best validation
-score). ``advdistill eval RUN`` evaluates both; the report's top-level numbers are those of
-``[eval] checkpoint`` ("last" by default, see docs/metrics.md).
+A run directory has ``checkpoints/last.safetensors`` (after the final epoch), with a
+periodic evaluation ``checkpoints/best.safetensors`` (the epoch with the best validation
+score), and with the ``ema`` callback ``checkpoints/ema.safetensors`` (the exponential moving
+average of the weights). ``advdistill eval RUN`` evaluates each one the run has; the report's
+top-level numbers are those of ``[eval] checkpoint`` ("last" by default, see docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -17,16 +18,19 @@ from attrs import define
 from advdistill.engine.checkpoint import read_metadata
 from advdistill.errors import CheckpointError
 
-RUN_CHECKPOINTS = ("last", "best")
+RUN_CHECKPOINTS = ("last", "best", "ema")
+#: what writes each checkpoint of a run other than last (for the note when one is missing)
+_WRITTEN_BY = {"best": "a periodic evaluation ([callbacks.<label>] kind = \"periodic_eval\")",
+               "ema": "the ema callback ([callbacks.<label>] kind = \"ema\")"}
 
 
 @define(frozen=True)
 class CheckpointChoice:
     """One checkpoint to evaluate: its label in the report, its file, and why it is there."""
 
-    name: str  # "last", "best", or the file's stem
+    name: str  # "last", "best", "ema", or the file's stem
     path: Path
-    rule: str  # "last" | "best" | "explicit"
+    rule: str  # "last" | "best" | "ema" | "explicit"
 
 
 def selected_by(metadata: dict[str, Any]) -> dict[str, Any] | None:
@@ -77,9 +81,9 @@ def run_checkpoints(
     """The checkpoints to evaluate in ``run_dir``, the reported one, and a note when that is not
     the one asked for (a fallback from ``best`` to ``last``).
 
-    :param requested: ``None`` (both ``last`` and ``best``, those that exist), ``"last"``,
-        ``"best"`` (falls back to last when the run has none) or a path.
-    :param default: ``[eval] checkpoint``: which of the two is reported when both are evaluated.
+    :param requested: ``None`` (``last``, ``best`` and ``ema``, those that exist), ``"last"``,
+        ``"best"`` or ``"ema"`` (falls back to last when the run has none) or a path.
+    :param default: ``[eval] checkpoint``: which one is reported when several are evaluated.
     """
     folder = Path(run_dir) / "checkpoints"
     found = {name: folder / f"{name}.safetensors" for name in RUN_CHECKPOINTS}
@@ -88,8 +92,8 @@ def run_checkpoints(
         choice = explicit(requested)
         return [choice], choice.name, None
     wanted = [requested] if requested else list(RUN_CHECKPOINTS)
-    if "best" in wanted and "best" not in found and "last" not in wanted:
-        wanted = ["last"]  # --checkpoint best on a run without one
+    if len(wanted) == 1 and wanted[0] != "last" and wanted[0] not in found:
+        wanted = ["last"]  # --checkpoint best (or ema) on a run without one
     choices = [CheckpointChoice(name, found[name], name) for name in wanted if name in found]
     if not choices:
         missing = " or ".join(f"{name}.safetensors" for name in wanted)
@@ -99,6 +103,7 @@ def run_checkpoints(
     reported = target if target in names else names[0]
     note = None
     if reported != target:
-        note = (f"{target!r} was asked for, but the run has no checkpoints/{target}.safetensors "
-                f"(best exists only with a periodic evaluation): {reported!r} is reported")
+        written_by = f" ({target} exists only with {_WRITTEN_BY[target]})" if target in _WRITTEN_BY else ""
+        note = (f"{target!r} was asked for, but the run has no checkpoints/{target}.safetensors"
+                f"{written_by}: {reported!r} is reported")
     return choices, reported, note

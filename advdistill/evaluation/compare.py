@@ -12,8 +12,10 @@ from typing import Any
 
 from advdistill.errors import DataError
 from advdistill.evaluation import paper, plots
+from advdistill.evaluation.formatting import format_metric, is_accuracy
 from advdistill.evaluation.records import PerExample, paired_outcomes, read_per_example_file, reported_checkpoint
-from advdistill.evaluation.report import DISPLAY, format_value
+from advdistill.evaluation.report import DISPLAY
+from advdistill.evaluation.threat import same_threat, threat_text
 from advdistill.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -53,15 +55,139 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _info(report: Mapping[str, Any]) -> dict[str, Any]:
+    info = report.get("metric_info")
+    return dict(info) if isinstance(info, Mapping) else {}
+
+
+def checkpoint_cell(report: Mapping[str, Any]) -> str:
+    """``last (epoch 6)``, ``best (epoch 4)``; "?" for a report that does not say."""
+    checkpoint = report.get("checkpoint")
+    if not isinstance(checkpoint, Mapping) or not checkpoint.get("name"):
+        return "?"
+    epoch = checkpoint.get("epoch", report.get("epoch"))
+    return f"{checkpoint['name']}" + (f" (epoch {epoch})" if epoch is not None else "")
+
+
+def images_of(report: Mapping[str, Any], columns: Sequence[str]) -> dict[str, int | None]:
+    """Per column the run has: on how many test images it was measured (``metric_info``, else the
+    report's ``n_examples``)."""
+    info = _info(report)
+    metrics = report.get("metrics", {})
+    found = {}
+    for column in columns:
+        if _number(metrics.get(column)):
+            n = (info.get(column) or {}).get("n_examples", report.get("n_examples"))
+            found[column] = n if isinstance(n, int) else None
+    return found
+
+
+def images_cell(report: Mapping[str, Any], columns: Sequence[str]) -> str:
+    """``1000``, or ``1000; AA 100`` when the run's numbers were measured on different images."""
+    sizes = images_of(report, columns)
+    known = [n for n in sizes.values() if n is not None]
+    if not known:
+        return str(report.get("n_examples", "?"))
+    common = max(set(known), key=known.count)
+    others = [f"{DISPLAY.get(c, c)} {n}" for c, n in sizes.items() if n is not None and n != common]
+    return "; ".join([str(common), *others])
+
+
+def threat_of(report: Mapping[str, Any], key: str) -> tuple[str, float] | None:
+    """The (norm, ε) robust key ``key`` was measured at; None when the report does not say (schema 1)."""
+    threat = (_info(report).get(key) or {}).get("threat")
+    if isinstance(threat, Mapping) and isinstance(threat.get("eps"), (int, float)):
+        return threat.get("norm"), float(threat["eps"])
+    return None
+
+
+def threat_cell(report: Mapping[str, Any], columns: Sequence[str]) -> str:
+    """The threat model of the run's robust columns (``Linf ε = 8/255``), "?" when not recorded."""
+    found = {c: threat_of(report, c) for c in columns if _number(report.get("metrics", {}).get(c))}
+    robust = {c: t for c, t in found.items() if t is not None}
+    unknown = [c for c in found if found[c] is None and is_accuracy(c) and c != "clean"]
+    texts = list(dict.fromkeys(threat_text(*t) for t in robust.values()))
+    if len(texts) > 1:
+        return "; ".join(f"{DISPLAY.get(c, c)} {threat_text(*t)}" for c, t in robust.items())
+    if texts:
+        return texts[0]
+    return "? (not recorded)" if unknown else "–"
+
+
 def comparison_table(runs: Mapping[str, Mapping[str, Any]], columns: Sequence[str] = COLUMNS) -> str:
-    """A markdown table: one row per run (label → report), Clean/PGD-20/AA/GD/GC columns; "–" if absent."""
-    header = "| run | " + " | ".join(DISPLAY.get(c, c) for c in columns) + " |"
-    lines = [header, "|---|" + "---:|" * len(columns)]
+    """A markdown table: one row per run (label → report): the reported checkpoint, the number of test
+    images, the threat model, then the Clean/PGD-20/AA/GD/GC columns; "–" if absent."""
+    header = "| run | checkpoint | images | threat model | " + " | ".join(DISPLAY.get(c, c) for c in columns) + " |"
+    lines = [header, "|---|---|---:|---|" + "---:|" * len(columns)]
     for label, report in runs.items():
         metrics = report.get("metrics", {})
-        cells = [format_value(metrics[c]) if _number(metrics.get(c)) else "–" for c in columns]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        info = _info(report)
+        cells = [format_metric(c, metrics[c], info) if _number(metrics.get(c)) else "–" for c in columns]
+        lines.append(f"| {label} | {checkpoint_cell(report)} | {images_cell(report, columns)} | "
+                     f"{threat_cell(report, columns)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _is_robust(report: Mapping[str, Any], key: str) -> bool:
+    """A robust accuracy: its threat model is recorded, or (a report from before ``metric_info``) it
+    is one of the built-in attack accuracies."""
+    if threat_of(report, key) is not None:
+        return True
+    return not _info(report).get(key) and key != "clean" and is_accuracy(key)
+
+
+def robust_keys(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The scalar robust accuracies the runs report, in the order they first appear."""
+    keys: dict[str, None] = {}
+    for report in runs.values():
+        for key, value in report.get("metrics", {}).items():
+            if _number(value) and _is_robust(report, key):
+                keys[key] = None
+    return list(keys)
+
+
+def check_threat_models(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Raise DataError when two runs report a robust key at different threat models (their numbers
+    cannot be ranked); returns warnings for the runs that do not record theirs (schema-1 reports)."""
+    conflicts, unknown = [], []
+    for key in robust_keys(runs):
+        measured = {label: threat_of(r, key) for label, r in runs.items() if _number(r.get("metrics", {}).get(key))}
+        known = {label: t for label, t in measured.items() if t is not None}
+        first = next(iter(known.values()), None)
+        if first is not None and any(not same_threat(*first, *t) for t in known.values()):
+            listed = ", ".join(f"{label} {threat_text(*t)}" for label, t in known.items())
+            conflicts.append(f"{DISPLAY.get(key, key)}: {listed}")
+        missing = [label for label, t in measured.items() if t is None]
+        if missing and len(measured) > 1:
+            unknown.append(f"{DISPLAY.get(key, key)} of {', '.join(missing)}")
+    if conflicts:
+        raise DataError(
+            "the runs' robust accuracies were measured at different threat models, so they cannot be ranked: "
+            + "; ".join(conflicts) + ". Evaluate them at one ε and norm (the robust metrics take the run's "
+            "[attack] eps unless given: `advdistill eval RUN --set eval.metrics.<label>.eps=...`)."
+        )
+    if unknown:
+        return [f"the threat model of {'; '.join(unknown)} is not recorded (evaluated by an older advdistill): "
+                "check that the runs were attacked at the same ε, or evaluate them again"]
+    return []
+
+
+def comparability_warnings(runs: Mapping[str, Mapping[str, Any]], columns: Sequence[str] = COLUMNS) -> list[str]:
+    """What the reader of the table must know: runs measured on different numbers of test images,
+    runs reporting different checkpoints (or checkpoint rules)."""
+    warnings = []
+    sizes = {label: images_cell(r, columns) for label, r in runs.items()}
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"{label} {n}" for label, n in sizes.items())
+        warnings.append(f"the runs were evaluated on different numbers of test images ({listed}): their "
+                        "accuracies differ in precision; the paired tests below use only the images both evaluated")
+    checkpoints = {label: (r.get("checkpoint") or {}).get("name") if isinstance(r.get("checkpoint"), Mapping)
+                   else None for label, r in runs.items()}
+    if len(set(checkpoints.values())) > 1:
+        listed = ", ".join(f"{label} {name or '?'}" for label, name in checkpoints.items())
+        warnings.append(f"the runs report different checkpoints ({listed}): a `best` was selected on a "
+                        "validation split, a `last` was not selected at all")
+    return warnings
 
 
 def scatter_points(runs: Mapping[str, Mapping[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
@@ -197,13 +323,17 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = No
         raise DataError("compare needs at least one run directory")
     paths = [Path(p) for p in run_dirs]
     runs = {label: load_report(p) for label, p in zip(_labels(paths), paths)}
+    warnings = check_threat_models(runs) + comparability_warnings(runs)
+    for warning in warnings:
+        log.warning("compare: %s", warning)
     table = comparison_table(runs)
     pairs = paired_comparisons(runs, dict(zip(runs, paths)))
     points, accuracy = scatter_points(runs)
+    regression = plots.regression_lines(points, accuracy) if points else None
     rows = paper_rows(runs, paths, required=paper_required, cell=cell)
     result: dict[str, Any] = {"runs": {label: str(p) for label, p in zip(runs, paths)}, "table": table,
-                              "paired": pairs, "paired_table": paired_table(pairs),
-                              "scatter_accuracy": accuracy, "plots": []}
+                              "warnings": warnings, "paired": pairs, "paired_table": paired_table(pairs),
+                              "scatter_accuracy": accuracy, "regression": regression, "plots": []}
     if rows:
         result.update(paper=rows, paper_table=paper.paper_table(rows, DISPLAY))
     if out_dir is None:
@@ -217,7 +347,9 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = No
                     "(evaluate with --metrics grad_alignment,autoattack)")
     curves = {label: r["metrics"]["eps_curve"] for label, r in runs.items() if r["metrics"].get("eps_curve")}
     if curves:
-        result["plots"].append(plots.plot_eps_curve(curves, figures / "eps_curve.png"))
+        threats = [(_info(runs[label]).get("eps_curve") or {}).get("threat") or {} for label in curves]
+        norms = {threat.get("norm", "linf") for threat in threats}
+        result["plots"].append(plots.plot_eps_curve(curves, figures / "eps_curve.png", norm="/".join(sorted(norms))))
     series = {}
     for label, path in zip(runs, paths):
         found = plots.read_linearity((path if path.is_dir() else path.parent) / "metrics.jsonl")
@@ -229,13 +361,21 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = No
     note = ""
     if accuracy == "pgd20":
         note = "\nThe GD/GC scatter uses PGD-20: not every run has AutoAttack.\n"
+    if points and regression is None:
+        note += (f"\nNo regression line in the GD/GC scatter: {len(points)} run(s) have GD, GC and an accuracy; "
+                 f"a line needs at least {plots.MIN_REGRESSION_POINTS}.\n")
+    warned = "".join(f"**Warning:** {warning}.\n\n" for warning in warnings)
     paired_text = "\n" + result["paired_table"] if result["paired_table"] else ""
     beside = "\n" + result["paper_table"] if rows else ""
-    atomic_write_text(out / "comparison.md", "# Comparison\n\n" + table + note + paired_text + beside)
+    atomic_write_text(out / "comparison.md", "# Comparison\n\n" + warned + table + note + paired_text + beside)
     summary = {
-        "runs": {label: {"path": str(p), "metrics": runs[label]["metrics"]} for label, p in zip(runs, paths)},
+        "runs": {label: {"path": str(p), "metrics": runs[label]["metrics"], "checkpoint": checkpoint_cell(runs[label]),
+                         "n_examples": runs[label].get("n_examples"), "metric_info": _info(runs[label])}
+                 for label, p in zip(runs, paths)},
+        "warnings": warnings,
         "paired": pairs,
         "scatter_accuracy": accuracy,
+        "regression": regression,
     }
     if rows:
         summary["paper"] = rows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -11,6 +11,7 @@ from attrs import define, field
 from torch import Tensor, nn
 
 from advdistill.engine.data import InMemoryLoader
+from advdistill.evaluation.threat import ThreatModel, resolve_threat
 
 T = TypeVar("T")
 
@@ -24,6 +25,8 @@ class EvalContext:
     :ivar recipe: the resolved recipe, when known (metrics such as ``pointwise`` read its attack).
     :ivar records: per-image results the metric recorded (:meth:`record`), collected by the runner
         into ``per_example.safetensors``.
+    :ivar threats: what the metric said about its robust keys (:meth:`describe`): the threat model
+        and the attack, collected by the runner into report.json's ``metric_info``.
     """
 
     model: nn.Module
@@ -37,6 +40,7 @@ class EvalContext:
     show_progress: bool = True
     label: str = ""
     records: dict[str, Tensor] = field(factory=dict)
+    threats: dict[str, dict[str, Any]] = field(factory=dict)
     #: prepended to the keys recorded through this context (see :meth:`scoped`)
     record_prefix: str = ""
 
@@ -57,8 +61,32 @@ class EvalContext:
                              f"expected ({self.n_examples},), one per evaluated image")
         self.records[self.record_prefix + key] = flags.to("cpu", torch.bool)
 
+    def threat(self, *, norm: str | None = None, eps: float | None = None) -> ThreatModel:
+        """The threat model of a robust metric: ``norm``/``eps`` where given, else the run's (the
+        recipe's ``[attack]`` norm and ε; the paper's radius for another norm or without one)."""
+        return resolve_threat(self.recipe, norm=norm, eps=eps)
+
+    def describe(self, key: str, *, threat: ThreatModel, attack: str, settings: Mapping[str, Any] | None = None,
+                 label: str | None = None) -> None:
+        """Say what robust key ``key`` (a report key, or a per-image record key) measured: its threat
+        model, the attack (``"pgd"``, ``"autoattack"``, ``"transfer"``, ... — the sanity checks
+        compare AutoAttack with PGD at the same threat model) and the attack's settings (for
+        ``"pgd"``: the ``pgd`` attack's parameters, which the ``more_steps`` check re-runs).
+
+        report.json carries it beside the number (``metric_info``), so that a robust number never
+        travels without its ε and norm; ``label`` is how reports name the attack (e.g. "APGD-CE +
+        APGD-T").
+        """
+        entry: dict[str, Any] = {"norm": threat.norm, "eps": float(threat.eps), "source": threat.source,
+                                 "attack": attack}
+        if label:
+            entry["label"] = label
+        if settings is not None:
+            entry["settings"] = dict(settings)
+        self.threats[self.record_prefix + key] = entry
+
     def scoped(self, prefix: str) -> EvalContext:
-        """This context, recording under ``prefix + key`` (into the same records)."""
+        """This context, recording (and describing) under ``prefix + key`` (into the same records)."""
         return attrs.evolve(self, record_prefix=self.record_prefix + prefix)
 
     def generator(self, stream: int = 0) -> torch.Generator:

@@ -1,4 +1,5 @@
-"""The evaluation figures: ε-curve (Fig. 5), linearity over epochs (Fig. 2b), GD/GC vs AA (Fig. 4).
+"""The evaluation figures: ε-curve (Fig. 5), linearity over epochs (Fig. 2b), GD/GC vs AA (Fig. 4),
+and the training curves of a run.
 
 Figures are drawn on matplotlib ``Figure`` objects with the Agg canvas (no pyplot state, no
 display needed) and written atomically as PNG.
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 
 #: display names of the accuracies a scatter can use on its y axis
 ACCURACY_LABELS = {"autoattack": "AutoAttack accuracy (%)", "pgd20": "PGD-20 accuracy (%)"}
+#: a least-squares line through fewer points says nothing (two points always lie on a line)
+MIN_REGRESSION_POINTS = 3
 
 
 def figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (5.0, 3.6)) -> tuple[Any, Any]:
@@ -38,8 +41,9 @@ def save_figure(fig: Any, path: Path) -> Path:
 
 
 def least_squares(x: Sequence[float], y: Sequence[float]) -> tuple[float, float] | None:
-    """Slope and intercept of the least-squares line y ≈ a·x + b, or None (< 2 distinct x)."""
-    if len(x) < 2 or len(set(x)) < 2:
+    """Slope and intercept of the least-squares line y ≈ a·x + b, or None (fewer than
+    :data:`MIN_REGRESSION_POINTS` points, or fewer than 2 distinct x)."""
+    if len(x) < MIN_REGRESSION_POINTS or len(set(x)) < 2:
         return None
     n = len(x)
     mx, my = sum(x) / n, sum(y) / n
@@ -49,24 +53,46 @@ def least_squares(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]
     return slope, my - slope * mx
 
 
-def plot_eps_curve(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: Path) -> Path:
-    """Accuracy (%) vs ε·255: PGD solid, AutoAttack dashed, one colour per run.
+def regression_lines(points: Sequence[Mapping[str, Any]], accuracy: str) -> dict[str, dict[str, float]] | None:
+    """The scatter's least-squares lines, accuracy vs GC and vs GD: ``{"gc": {"slope", "intercept"},
+    "gd": {...}}``; None with fewer than :data:`MIN_REGRESSION_POINTS` runs."""
+    acc = [float(p[accuracy]) for p in points]
+    lines = {}
+    for key in ("gc", "gd"):
+        line = least_squares([float(p[key]) for p in points], acc)
+        if line is None:
+            return None
+        lines[key] = {"slope": line[0], "intercept": line[1]}
+    return lines
 
-    ``curves`` maps a run label to its report's ``eps_curve`` list.
+
+def _eps_scale(curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> float:
+    """255 when every radius is a whole number of 1/255 (CIFAR's 8/255 …), else 1 (pixel units)."""
+    radii = [p["eps"] * 255 for curve in curves.values() for p in curve]
+    return 255.0 if all(abs(r - round(r)) < 1e-6 for r in radii) else 1.0
+
+
+def plot_eps_curve(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: Path, norm: str = "linf") -> Path:
+    """Accuracy (%) vs ε (×1/255 when the radii are whole multiples of it): PGD solid, AutoAttack
+    dashed, one colour per run.
+
+    ``curves`` maps a run label to its report's ``eps_curve`` list; ``norm`` names the x axis.
     """
     fig, axes = figure()
     ax = axes[0][0]
+    scale = _eps_scale(curves)
     for i, (label, curve) in enumerate(curves.items()):
         color = f"C{i % 10}"
         points = sorted(curve, key=lambda p: p["eps"])
-        eps = [p["eps"] * 255 for p in points]
+        eps = [p["eps"] * scale for p in points]
         pgd_key = next((k for k in points[0] if k.startswith("pgd")), None) if points else None
         if pgd_key is not None:
             ax.plot(eps, [p[pgd_key] for p in points], "o-", color=color, label=f"{label} {pgd_key.upper()}")
         aa = [(e, p.get("autoattack")) for e, p in zip(eps, points) if p.get("autoattack") is not None]
         if aa:
             ax.plot(*zip(*aa), "s--", color=color, label=f"{label} AA")
-    ax.set_xlabel("ε (×1/255, Linf)")
+    name = {"linf": "Linf", "l2": "L2", "l1": "L1"}.get(norm, norm)
+    ax.set_xlabel(f"ε (×1/255, {name})" if scale == 255 else f"ε ({name}, pixel units)")
     ax.set_ylabel("robust accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
@@ -122,16 +148,55 @@ def plot_gd_gc_vs_accuracy(
     return save_figure(fig, path)
 
 
+def read_training(metrics_jsonl: Path) -> list[dict[str, Any]]:
+    """The epoch records of a run's ``metrics.jsonl`` (may be empty)."""
+    return [record for record in read_records(Path(metrics_jsonl))
+            if record.get("event") == "epoch" and isinstance(record.get("epoch"), int)]
+
+
+def plot_training(epochs: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """The training curves of a run: the mean training loss per epoch (left) and, with a periodic
+    evaluation, its validation accuracies per epoch with the best epoch marked (right)."""
+    with_eval = [r for r in epochs if isinstance(r.get("eval"), Mapping)]
+    fig, axes = figure(1, 2 if with_eval else 1, size=(9.0 if with_eval else 5.0, 3.6))
+    loss_ax = axes[0][0]
+    losses = [(r["epoch"], r["train_loss"]) for r in epochs if isinstance(r.get("train_loss"), (int, float))]
+    if losses:
+        loss_ax.plot(*zip(*losses), "o-", markersize=3)
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("training loss (mean over the epoch)")
+    loss_ax.grid(alpha=0.3)
+    if with_eval:
+        ax = axes[0][1]
+        names = list(dict.fromkeys(k for r in with_eval for k, v in r["eval"].items() if isinstance(v, (int, float))))
+        for name in names:
+            values = [(r["epoch"], r["eval"][name]) for r in with_eval if isinstance(r["eval"].get(name), (int, float))]
+            ax.plot(*zip(*values), "o-", markersize=3, label=name)
+        best = [r["epoch"] for r in epochs if r.get("best")]
+        if best:
+            ax.axvline(best[-1], color="grey", linestyle=":", label=f"best (epoch {best[-1]})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return save_figure(fig, path)
+
+
 def write_run_plots(out_dir: Path, report: Mapping[str, Any], run_dir: Path | None = None) -> list[Path]:
-    """The figures one evaluation can draw, into ``out_dir/plots``: ``eps_curve.png`` when the
-    report has an ε-curve, ``linearity.png`` when ``run_dir/metrics.jsonl`` has linearity records."""
+    """The figures one evaluation can draw, into ``out_dir/plots``: ``training.png`` when
+    ``run_dir/metrics.jsonl`` has epoch records (every trained run), ``linearity.png`` when it has
+    linearity records, ``eps_curve.png`` when the report has an ε-curve."""
     plots = Path(out_dir) / "plots"
     written = []
     label = str(report.get("name") or "model")
     curve = report.get("metrics", {}).get("eps_curve")
     if curve:
-        written.append(plot_eps_curve({label: curve}, plots / "eps_curve.png"))
+        threat = (report.get("metric_info", {}).get("eps_curve") or {}).get("threat") or {}
+        written.append(plot_eps_curve({label: curve}, plots / "eps_curve.png", norm=threat.get("norm", "linf")))
     if run_dir is not None:
+        epochs = read_training(Path(run_dir) / "metrics.jsonl")
+        if epochs:
+            written.append(plot_training(epochs, plots / "training.png"))
         series = read_linearity(Path(run_dir) / "metrics.jsonl")
         if series:
             written.append(plot_linearity({label: series}, plots / "linearity.png"))

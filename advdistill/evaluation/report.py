@@ -1,4 +1,9 @@
-"""report.json / report.md: the results of one evaluation (DESIGN §5)."""
+"""report.json / report.md: the results of the evaluations of a run (DESIGN §5).
+
+Schema 2 (schema 1 plus ``metric_info``, ``threat``, ``test_sha256`` and per-row ``weights`` /
+``seconds`` / ``metric_info``; every schema-1 key is still there with the same meaning): see the
+metrics documentation, "report.json".
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from advdistill.evaluation.formatting import format_accuracy, format_metric
+from advdistill.evaluation.threat import eps_text, threat_text
 from advdistill.io import atomic_write_text
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
+#: how reports refer to the documentation (an installed package has no docs/ folder to link)
+DOCS = "the advdistill documentation, \"Metrics\" page"
 
 #: Report keys in the order the paper's tables use, with display names.
 DISPLAY = {
@@ -28,24 +37,33 @@ DISPLAY = {
 }
 
 
-def format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
-    return str(value)
-
-
 def _is_curve(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(p, Mapping) and "eps" in p for p in value)
 
 
-def curve_table(curve: list[Mapping[str, Any]]) -> list[str]:
-    """Markdown lines of an ε-curve: ε in 1/255 units, then each accuracy ("–" when not run)."""
+def curve_table(curve: list[Mapping[str, Any]], info: Mapping[str, Any] | None = None) -> list[str]:
+    """Markdown lines of an ε-curve: ε (as ``8/255`` or ``0.25``), then each accuracy (%, "–" when not run).
+
+    ``info``: the curve's ``metric_info`` entry (its norm and attacks name the columns)."""
+    info = info or {}
+    norm = (info.get("threat") or {}).get("norm")
     keys = [k for k in curve[0] if k != "eps"]
-    lines = ["| ε (/255) | " + " | ".join(DISPLAY.get(k, k) for k in keys) + " |", "|---|" + "---:|" * len(keys)]
+    names = [DISPLAY.get(k, k) for k in keys]
+    settings = info.get("settings") or {}
+    if "autoattack" in keys and isinstance(settings.get("autoattack"), Mapping):
+        names[keys.index("autoattack")] = f"AA ({_autoattack_name(settings['autoattack'])})"
+    head = f"ε ({threat_text(norm, None)})" if norm else "ε"
+    lines = [f"| {head} | " + " | ".join(names) + " |", "|---|" + "---:|" * len(keys)]
     for point in curve:
-        cells = [format_value(point[k]) if point.get(k) is not None else "–" for k in keys]
-        lines.append(f"| {point['eps'] * 255:g} | " + " | ".join(cells) + " |")
+        cells = [format_accuracy(point[k]) if point.get(k) is not None else "–" for k in keys]
+        lines.append(f"| {eps_text(point['eps'])} | " + " | ".join(cells) + " |")
     return [*lines, ""]
+
+
+def _autoattack_name(settings: Mapping[str, Any]) -> str:
+    if settings.get("version", "standard") == "custom":
+        return " + ".join(str(name).upper() for name in settings.get("attacks") or ())
+    return f"{settings.get('version', 'standard')} AA"
 
 
 def _scalars(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -61,7 +79,8 @@ def selection_text(selected_by: Mapping[str, Any] | None) -> str:
     if not selected_by:
         return ""
     value = selected_by.get("value")
-    shown = f"{selected_by.get('metric')} = {format_value(value)}" if value is not None else selected_by.get("metric")
+    shown = (f"{selected_by.get('metric')} = {format_accuracy(value)}" if isinstance(value, (int, float))
+             else selected_by.get("metric"))
     if selected_by.get("split") == "val":
         return f"selected by the highest periodic {shown} on the validation split (epoch {selected_by.get('epoch')})"
     return (f"selected by the highest periodic {shown} on TEST images (epoch {selected_by.get('epoch')}; a run "
@@ -76,6 +95,8 @@ def checkpoint_text(checkpoint: Mapping[str, Any]) -> str:
         why = "rule `last`: the weights after the final epoch, no selection"
     elif rule == "best":
         why = "rule `best`: " + (selection_text(checkpoint.get("selected_by")) or "the best periodic evaluation")
+    elif rule == "ema":
+        why = "rule `ema`: the exponential moving average of the weights after the final epoch (the ema callback)"
     else:
         why = f"the checkpoint file given ({checkpoint.get('path')})"
         if checkpoint.get("selected_by"):
@@ -98,14 +119,17 @@ def _checkpoint_rows(report: Mapping[str, Any]) -> list[str]:
         selected = row.get("selected_by") or {}
         if selected:
             split = "val" if selected.get("split") == "val" else "TEST (legacy)"
-            parts.append(f"{split} {selected.get('metric')} {format_value(selected.get('value'))}")
+            value = selected.get("value")
+            shown = format_accuracy(value) if isinstance(value, (int, float)) else value
+            parts.append(f"{split} {selected.get('metric')} {shown}")
         if row.get("same_weights_as"):
             parts.append(f"same weights as {row['same_weights_as']}")
         if name == reported:
             parts.append("reported")
         label = f"**{name}**" if name == reported else name
         scalars = _scalars(row["metrics"])
-        cells = [format_value(scalars[k]) if k in scalars else "–" for k in keys]
+        info = row.get("metric_info") or {}
+        cells = [format_metric(k, scalars[k], info) if k in scalars else "–" for k in keys]
         lines.append(f"| {label} ({'; '.join(parts)}) | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
@@ -148,7 +172,7 @@ def _checks_section(report: Mapping[str, Any]) -> list[str]:
     whose = f"Checkpoint `{name}`: " if name else ""
     lines = ["## Sanity checks", "",
              f"{whose}{_check_counts(checks)} (the attack checks use the first {checks.get('n')} evaluated "
-             "images; definitions and what to do in docs/metrics.md, \"Sanity checks\").", "",
+             f"images; definitions and what to do: {DOCS}, \"Sanity checks\").", "",
              *check_lines(checks), ""]
     for other, row in (report.get("checkpoints") or {}).items():
         if other == name or not isinstance(row.get("checks"), Mapping):
@@ -164,20 +188,89 @@ def _checks_section(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def teacher_text(teacher: Any) -> str:
+    """``robustbench `Wang2023Better_WRN-28-10``` / ``checkpoint runs/t/checkpoints/last.safetensors`` / none."""
+    if not isinstance(teacher, Mapping) or not teacher:
+        return "none"
+    kind = teacher.get("kind", "?")
+    for field_name in ("name", "path", "model_dir"):
+        if teacher.get(field_name):
+            return f"`{kind}` {teacher[field_name]}"
+    return f"`{kind}`"
+
+
+def _threat_cell(entry: Mapping[str, Any]) -> str:
+    threat = entry.get("threat")
+    if not isinstance(threat, Mapping):
+        return "–"
+    eps = threat.get("eps")
+    if isinstance(eps, list) and eps:
+        return f"{threat_text(threat.get('norm'), None)} ε = {eps_text(eps[0])} … {eps_text(eps[-1])}"
+    return threat_text(threat.get("norm"), eps if isinstance(eps, (int, float)) else None)
+
+
+def _when(entry: Mapping[str, Any]) -> str:
+    at = entry.get("evaluated_at")
+    return str(at).replace("T", " ").rstrip("Z") if at else "(not recorded)"
+
+
+def provenance_lines(report: Mapping[str, Any]) -> list[str]:
+    """"Where each number comes from": per checkpoint and metric, the images, the threat model and
+    attack of a robust number, and when it was evaluated."""
+    rows = report.get("checkpoints") or {}
+    if not isinstance(rows, Mapping) or not any(row.get("metric_info") for row in rows.values()):
+        return []
+    reported = (report.get("checkpoint") or {}).get("name")
+    names = [name for name in [reported, *rows] if name in rows]
+    lines = ["## Where each number comes from", "",
+             "| checkpoint | metric | images | threat model | attack | evaluated (UTC) |",
+             "|---|---|---:|---|---|---|"]
+    for name in dict.fromkeys(names):
+        row = rows[name]
+        if row.get("same_weights_as"):
+            continue
+        info = row.get("metric_info") or {}
+        for key in _ordered(set(info)):
+            entry = info[key]
+            images = str(entry.get("n_examples", "?"))
+            if entry.get("per_example") is False and entry.get("unit") == "%":
+                images += " (no per-image records)"
+            lines.append(f"| {name} | {DISPLAY.get(key, key)} | {images} | {_threat_cell(entry)} | "
+                         f"{entry.get('attack') or '–'} | {_when(entry)} |")
+    return [*lines, ""]
+
+
+def _images_text(report: Mapping[str, Any]) -> str:
+    """``1000 test images``, or ``100–1000 test images (per metric below)`` when the numbers differ."""
+    sizes = sorted({entry.get("n_examples") for row in (report.get("checkpoints") or {}).values()
+                    for entry in (row.get("metric_info") or {}).values()
+                    if isinstance(entry.get("n_examples"), int)})
+    if len(sizes) > 1:
+        return f"{sizes[0]}–{sizes[-1]} test images (per number in \"Where each number comes from\")"
+    return f"{report.get('n_examples')} test images"
+
+
 def markdown(report: Mapping[str, Any]) -> str:
     """A readable report: a paper-style table of the scalar metrics (one row per evaluated
-    checkpoint), which checkpoint is reported and why, then the other results."""
+    checkpoint), which checkpoint is reported and why, where each number comes from (images,
+    threat model, time), then the other results."""
     metrics = report.get("metrics", {})
     scalars = _scalars(metrics)
     ordered = _ordered(set(scalars))
     checkpoint = report.get("checkpoint")
+    info = report.get("metric_info") or {}
     lines = [
         f"# Evaluation report: {report.get('name', '')}".rstrip(),
         "",
-        f"- model: `{report.get('model')}`, dataset: `{report.get('dataset')}`, "
-        f"examples: {report.get('n_examples')} test images",
-        f"- recipe hash: `{report.get('recipe_hash')}`, device: {report.get('device', '-')}",
+        f"- model: `{report.get('model')}`, teacher: {teacher_text(report.get('teacher'))}, "
+        f"dataset: `{report.get('dataset')}`, {_images_text(report)}",
     ]
+    threat = report.get("threat")
+    if isinstance(threat, Mapping):
+        where = {"[attack]": "the recipe's [attack]"}.get(threat.get("source"), "the paper's default")
+        lines.append(f"- threat model: {threat_text(threat.get('norm'), threat.get('eps'))} ({where}); the robust "
+                     "metrics use it unless their settings say otherwise")
+    lines.append(f"- recipe hash: `{report.get('recipe_hash')}`, device: {report.get('device', '-')}")
     if isinstance(checkpoint, Mapping):
         lines.append(f"- reported checkpoint: {checkpoint_text(checkpoint)}")
         for name, row in (report.get("checkpoints") or {}).items():
@@ -187,24 +280,25 @@ def markdown(report: Mapping[str, Any]) -> str:
     elif checkpoint:
         lines.append(f"- checkpoint: {checkpoint}")
     if report.get("per_example"):
-        lines.append(f"- per-image results: `{report['per_example']}` (docs/metrics.md, per-example records)")
-    lines += ["", "Accuracies in percent; GD/GC and distances as defined in docs/metrics.md.", ""]
+        lines.append(f"- per-image results: `{report['per_example']}` (see {DOCS}, \"Per-example records\")")
+    lines += ["", f"Accuracies in percent; GD, GC and the distances as defined in {DOCS}.", ""]
     if isinstance(checkpoint, Mapping) and report.get("checkpoints"):
         lines += _checkpoint_rows(report)
     elif ordered:
         lines += [
             "| " + " | ".join(DISPLAY.get(k, k) for k in ordered) + " |",
             "|" + "---|" * len(ordered),
-            "| " + " | ".join(format_value(scalars[k]) for k in ordered) + " |",
+            "| " + " | ".join(format_metric(k, scalars[k], info) for k in ordered) + " |",
             "",
         ]
+    lines += provenance_lines(report)
     lines += _checks_section(report)
     for key, value in metrics.items():
         if key in scalars:
             continue
         lines += [f"## {key}", ""]
         if _is_curve(value):
-            lines += curve_table(value)
+            lines += curve_table(value, info.get(key))
         else:
             lines += ["```json", json.dumps(value, indent=2), "```", ""]
     failed = [f"- `{label}`: {message}" for label, message in (report.get("errors") or {}).items()]

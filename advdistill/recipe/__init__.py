@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from advdistill.errors import RecipeError
+from advdistill.recipe.bundled import closest_bundled, resolve_recipe_path
 from advdistill.recipe.loading import apply_overrides, deep_merge, load_chain, parse_override
 from advdistill.recipe.schema import (
     ComponentRef,
@@ -12,6 +14,7 @@ from advdistill.recipe.schema import (
     OptimConfig,
     Recipe,
     TrainConfig,
+    check_packages,
     resolve,
     validate_for_training,
 )
@@ -23,6 +26,7 @@ __all__ = [
     "Recipe",
     "TrainConfig",
     "apply_overrides",
+    "check_packages",
     "deep_merge",
     "load_recipe",
     "parse_override",
@@ -33,9 +37,20 @@ __all__ = [
 def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Recipe:
     """Read, merge (``extends``), override (``--set``) and validate a recipe.
 
-    Raises :class:`advdistill.errors.RecipeError` with the file and key at fault.
+    ``path`` is a recipe file, or the name of a bundled recipe (``cifar10/resnet18/rslad+igdm``,
+    see ``advdistill recipe list``) when no such file exists. Raises
+    :class:`advdistill.errors.RecipeError` with the file and key at fault.
     """
-    path = Path(path)
+    path = resolve_recipe_path(path)
+    if not path.exists():
+        raise RecipeError(_not_found(path))
     data, provenance = load_chain(path)
     data = apply_overrides(data, provenance, list(overrides))
     return resolve(data, provenance, source=str(path))
+
+
+def _not_found(path: Path) -> str:
+    close = closest_bundled(str(path))
+    hint = f" Did you mean the bundled {', '.join(repr(name) for name in close)}?" if close else ""
+    return (f"Recipe file not found: {path} (nor a bundled recipe of that name).{hint} "
+            "`advdistill recipe list` lists the bundled recipes, usable by name from any directory.")

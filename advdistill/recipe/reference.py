@@ -40,7 +40,9 @@ CORE_TABLES = {
     "eval.checks": "ChecksConfig",
 }
 #: Component kinds a recipe table can name (``command`` components have no table).
-TABLE_KINDS = ("dataset", "model", "teacher", "attack", "objective", "aux", "schedule", "metric", "callback")
+TABLE_KINDS = (
+    "dataset", "model", "teacher", "attack", "objective", "aux", "schedule", "metric", "callback", "step_extension",
+)
 #: Where each kind appears in a recipe.
 KIND_SECTIONS = {
     "dataset": "[data]",
@@ -52,6 +54,7 @@ KIND_SECTIONS = {
     "schedule": "any scheduled number: lr = {kind = ...}",
     "metric": "[eval.metrics.<label>]",
     "callback": "[callbacks.<label>]",
+    "step_extension": "[step_extensions.<label>]",
 }
 UNDESCRIBED = "(not described)"
 

@@ -43,8 +43,12 @@ class TrainConfig:
 
     #: training epochs (counted from 1)
     epochs: int = field(default=1, validator=integer(1))
-    #: images per step and process (N DDP processes: N × batch_size per optimizer step)
+    #: images per optimizer step, over all processes (the global batch): under torchrun each of N
+    #: processes takes batch_size / N of every batch, so batch_size must divide by N
     batch_size: int = field(default=128, validator=integer(1))
+    #: images per step and process instead: N processes make N × this per optimizer step; none:
+    #: batch_size is the global batch
+    batch_size_per_process: int | None = field(default=None, validator=optional(integer(1)))
     #: seeds the initialisation, the data order, the augmentation and the attacks' random starts
     seed: int = field(default=0, validator=valid_seed)
     #: "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
@@ -88,6 +92,9 @@ class TrainConfig:
     optimizer_impl: str = field(default="auto", validator=one_of(*OPTIMIZER_IMPLS))
     #: CUDA: torch.backends.cudnn.benchmark (autotuned convolution algorithms)
     cudnn_benchmark: bool = field(default=False, validator=instance_of(bool))
+    #: under torchrun: minutes a process waits for the others (at a step, an epoch's end, the final
+    #: evaluation) before it fails with a timeout; raise it when process 0 does long work alone
+    dist_timeout_min: float = field(default=60.0, converter=as_float, validator=in_range(0.0, low_open=True))
     #: check the teacher at start (clean accuracy on 1,000 test images, PGD-20 on 100) and refuse a
     #: broken one (near chance, or below its published clean accuracy); the numbers go to metrics.jsonl
     audit_teacher: bool = field(default=True, validator=instance_of(bool))
@@ -243,15 +250,15 @@ def _checks(value: Any) -> ChecksConfig:
 class EvalConfig:
     """``[eval]``: the evaluation suite run at the end of training and by ``advdistill eval``."""
 
-    #: evaluation batch size
+    #: evaluation batch size (per process under torchrun)
     batch_size: int = field(default=256, validator=integer(1))
     #: evaluate the first N test images only
     limit: int | None = field(default=None, validator=optional(integer(1)))
     #: run the suite after training and write report.json / report.md
     at_end: bool = field(default=True, validator=instance_of(bool))
-    #: the checkpoint whose numbers are the report's "metrics" ("best" falls back to "last" when the
-    #: run has none); `advdistill eval RUN` and the end-of-training evaluation evaluate both
-    checkpoint: str = field(default="last", validator=one_of("last", "best"))
+    #: the checkpoint whose numbers are the report's "metrics" ("best" and "ema" fall back to "last" when
+    #: the run has none); `advdistill eval RUN` and the end-of-training evaluation evaluate every one the run has
+    checkpoint: str = field(default="last", validator=one_of("last", "best", "ema"))
     #: seeds the random starts of the evaluation attacks
     seed: int = field(default=0, validator=valid_seed)
     #: the evaluation sanity checks: true (default settings), false, or a table of settings
@@ -279,6 +286,8 @@ class Recipe:
     callbacks: dict[str, ComponentRef]
     #: [data] val_size / val_seed
     val: ValSplit = field(factory=ValSplit)
+    #: [step_extensions.<label>]: code acting inside the training step (e.g. AWP)
+    step_extensions: dict[str, ComponentRef] = field(factory=dict)
     source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -305,7 +314,16 @@ class Recipe:
         out["callbacks"] = labeled(self.callbacks)
         for label in _DEFAULT_CALLBACKS:  # a removed default must stay removed on reload
             out["callbacks"].setdefault(label, False)
+        if self.step_extensions:  # absent when empty: recipes without any keep their hash
+            out["step_extensions"] = labeled(self.step_extensions)
         return out
+
+    def components(self) -> list[ComponentRef]:
+        """Every component table of the recipe."""
+        singles = [self.data, self.student, self.teacher, self.attack, self.objective]
+        return [ref for ref in singles if ref is not None] + [
+            *self.aux.values(), *self.callbacks.values(), *self.step_extensions.values(), *self.eval.metrics.values()
+        ]
 
     @property
     def hash(self) -> str:
@@ -323,9 +341,10 @@ class Recipe:
 
 # -- resolution ----------------------------------------------------------------------------
 
-_TOP_LEVEL = {
+#: the keys a recipe may have at its top level (besides ``extends``)
+TOP_LEVEL_KEYS = {
     "schema", "name", "description", "data", "student", "teacher", "attack", "objective", "aux",
-    "optim", "train", "eval", "callbacks",
+    "optim", "train", "eval", "callbacks", "step_extensions",
 }
 _DEFAULT_CALLBACKS = {"progress": {"kind": "progress"}}
 
@@ -400,10 +419,10 @@ def resolve(data: Mapping[str, Any], provenance: Provenance, *, source: str | No
     """Validate merged recipe data and resolve every component against the registry."""
     locate = _Locator(provenance, source)
     for key in data:
-        if key not in _TOP_LEVEL:
+        if key not in TOP_LEVEL_KEYS:
             raise RecipeError(
-                f"{locate(key)}: unknown top-level key {key!r}.{did_you_mean(key, _TOP_LEVEL)} "
-                f"Valid keys: {', '.join(sorted(_TOP_LEVEL))}."
+                f"{locate(key)}: unknown top-level key {key!r}.{did_you_mean(key, TOP_LEVEL_KEYS)} "
+                f"Valid keys: {', '.join(sorted(TOP_LEVEL_KEYS))}."
             )
     schema = data.get("schema")
     if schema != SCHEMA_VERSION:
@@ -439,6 +458,7 @@ def resolve(data: Mapping[str, Any], provenance: Provenance, *, source: str | No
         train=_core(TrainConfig, data.get("train"), "train", locate),
         eval=eval_config,
         callbacks=_labeled(data.get("callbacks"), "callbacks", "callback", locate, _DEFAULT_CALLBACKS),
+        step_extensions=_labeled(data.get("step_extensions"), "step_extensions", "step_extension", locate),
         source=source,
     )
     _check_teacher_needs(recipe, locate)
@@ -473,7 +493,7 @@ def _data(raw: Any, locate: _Locator) -> tuple[ComponentRef, ValSplit]:
 def _check_teacher_needs(recipe: Recipe, locate: _Locator) -> None:
     if recipe.teacher is not None:
         return
-    users = [recipe.attack, recipe.objective, *recipe.aux.values()]
+    users = [recipe.attack, recipe.objective, *recipe.aux.values(), *recipe.step_extensions.values()]
     for ref in users:
         if ref is not None and getattr(ref.load(), "requires_teacher", False):
             raise RecipeError(
@@ -483,10 +503,32 @@ def _check_teacher_needs(recipe: Recipe, locate: _Locator) -> None:
             )
 
 
-def validate_for_training(recipe: Recipe) -> None:
-    """Training needs an attack and an objective on top of what evaluation needs, and a
-    validation split for the callbacks that read one."""
+def check_packages(recipe: Recipe) -> None:
+    """Every optional package the recipe's components need (``requires_packages``) is installed.
+
+    ``recipe check`` and ``train`` call it; evaluation does not (a run tracked with MLflow can be
+    evaluated where MLflow is not installed).
+    """
+    from advdistill.components import missing_packages
+
     where = recipe.source or "<recipe>"
+    for ref in recipe.components():
+        missing = missing_packages(ref.load())
+        if missing:
+            names = ", ".join(repr(m) for m in missing)
+            install = " ".join(f"'{r}'" for r in dict.fromkeys(missing.values()))
+            raise RecipeError(
+                f"{where} [{ref.section}]: {ref.component_kind} {ref.name!r} needs the Python package(s) {names}, "
+                f"which are not installed. Install: pip install {install} (or remove the table: "
+                f"--set {ref.section}=false)."
+            )
+
+
+def validate_for_training(recipe: Recipe) -> None:
+    """Training needs an attack and an objective on top of what evaluation needs, the packages its
+    components import, and a validation split for the callbacks that read one."""
+    where = recipe.source or "<recipe>"
+    check_packages(recipe)
     for key in ("attack", "objective"):
         if getattr(recipe, key) is None:
             raise RecipeError(f"{where}: training needs an [{key}] table")

@@ -139,7 +139,9 @@ class IterativeAttack(Attack):
         start = x + noise
         return start.clamp(0.0, 1.0) if cfg.clamp_start else start
 
-    def perturb(self, model, x, y, *, teacher=None, context=None, generator=None):
+    def perturb(self, model, x, y, *, teacher=None, context=None, generator=None, x_start=None):
+        """:param x_start: start the ascent here (projected into the ball and [0, 1]) instead of
+            the configured random start, e.g. an adversarial example found at a smaller radius."""
         cfg = self.config
         if self.requires_teacher and teacher is None:
             raise ValueError(f"{type(self).__name__} needs a teacher model")
@@ -149,7 +151,10 @@ class IterativeAttack(Attack):
         eps, step_size = self.budget(context)
         with no_param_grad(model, teacher):
             prepared = self.prepare(model, x, y, teacher, context)
-            x_adv = self.random_start(x, generator, eps)
+            if x_start is None:
+                x_adv = self.random_start(x, generator, eps)
+            else:
+                x_adv = project(x_start.detach().to(x.dtype), x, eps, cfg.norm).clamp(0.0, 1.0)
             # gradients on for the whole loop (evaluation calls it under no_grad); the step itself
             # builds no graph: x_adv is detached and the gradient needs none
             with torch.enable_grad():

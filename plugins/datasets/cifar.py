@@ -45,17 +45,24 @@ class _CIFAR(DatasetSource):
             f"or set [data] root to the directory that holds {self.folder}/",
         )
 
+    def _require(self, path: Path) -> None:
+        if not path.exists():
+            raise self._missing(path)
+        if not path.is_file():
+            raise DataError(
+                f"{path} is a directory, not a {self.name} batch file: {self.directory()} should hold the "
+                f"files {', '.join(self.train_files + self.test_files)} as extracted from {self.url}."
+            )
+
+    def check_files(self) -> None:
+        for name in self.train_files + self.test_files:
+            self._require(self.directory() / name)
+
     def _read(self, names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = [], []
         for name in names:
             path = self.directory() / name
-            if not path.exists():
-                raise self._missing(path)
-            if not path.is_file():
-                raise DataError(
-                    f"{path} is a directory, not a {self.name} batch file: {self.directory()} should hold the "
-                    f"files {', '.join(self.train_files + self.test_files)} as extracted from {self.url}."
-                )
+            self._require(path)
             try:
                 with open(path, "rb") as fh:
                     entry = pickle.load(fh, encoding="bytes")

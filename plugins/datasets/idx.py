@@ -115,6 +115,11 @@ class _Idx(DatasetSource):
             raise DataError(f"{where}: labels outside 0..{NUM_CLASSES - 1} (found {int(labels.max())})")
         return images, labels.astype(np.int64)
 
+    def check_files(self) -> None:
+        for prefix in ("train", "t10k"):  # the order load() reads them in: the same first error
+            for stem in ("images-idx3", "labels-idx1"):
+                self._file(f"{prefix}-{stem}-ubyte")
+
     def load(self) -> DataSplits:
         train_x, train_y = self._split("train")
         test_x, test_y = self._split("t10k")

@@ -56,6 +56,9 @@ class MNIST5k(DatasetSource):
     Config = MNIST5kConfig
     default_val_size = 500
 
+    def check_files(self) -> None:
+        mnist5k_path()
+
     def load(self):
         images, labels = _read(mnist5k_path())
         rng = np.random.default_rng(SPLIT_SEED)

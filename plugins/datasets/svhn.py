@@ -82,7 +82,7 @@ class SVHN(DatasetSource):
             return root
         return root / "svhn"
 
-    def _read(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+    def _path(self, split: str) -> Path:
         folder = self.directory()
         path = folder / FILES[split]
         if not path.exists():
@@ -90,7 +90,14 @@ class SVHN(DatasetSource):
                 "svhn", path, f"the cropped-digits file {FILES[split]} from {SVHN_URL}",
                 f"download it yourself into {folder} (or into the directory [data] root names)",
             )
-        return read_mat(path)
+        return path
+
+    def check_files(self) -> None:
+        for split in ("train", "extra", "test") if self.config.use_extra else ("train", "test"):
+            self._path(split)
+
+    def _read(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        return read_mat(self._path(split))
 
     def load(self):
         train_x, train_y = self._read("train")

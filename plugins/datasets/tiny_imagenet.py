@@ -98,14 +98,21 @@ def _few(names: Sequence[str], n: int = 5) -> str:
     return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
-def scan(directory: Path) -> Layout:
-    """Check the folder layout and list every image with its label; raise DataError on any gap."""
+def check_layout(directory: Path) -> None:
+    """The folder and its index files exist (what `recipe check` looks at; :func:`scan` checks every image)."""
     if not directory.is_dir():
         raise missing_file(
             "tiny_imagenet", directory, f"the folder extracted from {TINY_URL}",
             f"download and extract it yourself into {directory.parent}, "
             f"or set [data] root to the directory that holds {FOLDER}/",
         )
+    for relative in ("wnids.txt", "train", "val/val_annotations.txt", "val/images"):
+        _require(directory / relative, directory)
+
+
+def scan(directory: Path) -> Layout:
+    """Check the folder layout and list every image with its label; raise DataError on any gap."""
+    check_layout(directory)
     listing = _Listing()
     wnids_file = directory / "wnids.txt"
     listing.add("wnids.txt", _require(wnids_file, directory))
@@ -255,6 +262,9 @@ class TinyImageNet(DatasetSource):
         folder = self.directory()
         base = expand_root(self.config.cache_dir) if self.config.cache_dir else folder.parent
         return base / CACHE_NAME
+
+    def check_files(self) -> None:
+        check_layout(self.directory())
 
     def load(self):
         layout = scan(self.directory())

@@ -102,7 +102,7 @@ def demo(out: Path | None, overrides: tuple[str, ...]) -> None:
         "periodic PGD accuracy on validation digits (held out of the training digits; never test digits). "
         "GD/GC: mean L2 distance / cosine similarity between the student's and the teacher's input "
         "gradients of the cross-entropy. Sanity checks: those of the reported checkpoint, each explained in the "
-        "run's report.md (docs/metrics.md, \"Sanity checks\"). "
+        "run's report.md (the advdistill documentation, \"Metrics\" page, \"Sanity checks\"). "
         f"Total time {total:.0f} s.\n"
     )
     atomic_write_text(out / "summary.md", text)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from attrs import define, field
 from attrs.validators import instance_of
 
 from advdistill.components import build
-from advdistill.config import integer, one_of, optional, optional_float, positive_or_none
+from advdistill.config import config_to_dict, integer, one_of, optional, optional_float, positive_or_none
+from advdistill.evaluation.threat import ThreatModel, resolve_threat
 from advdistill.interfaces import Metric
-from advdistill_plugins.metrics.common import DEFAULT_EPS
 
 
 class Clean(Metric):
     """Top-1 accuracy (%) on the clean test images → key ``clean`` (per image: recorded as ``clean``)."""
+
+    mean_over_images = True
 
     def evaluate(self, ctx):
         with torch.no_grad():
@@ -24,13 +28,14 @@ class Clean(Metric):
 
 @define(frozen=True, kw_only=True)
 class PGDMetricConfig:
-    """PGD evaluation; ``eps``/``step_size`` left out take the norm's defaults (see :class:`PGDAccuracy`)."""
+    """PGD evaluation; ``norm``, ``eps`` and ``step_size`` left out follow the run's threat model."""
 
-    #: the threat model's norm
-    norm: str = field(default="linf", validator=one_of("linf", "l2", "l1"))
-    #: radius; None: the paper's, 8/255 (Linf), 128/255 (L2), 12 (L1)
+    #: the threat model's norm; None: the run's ([attack] norm, else "linf")
+    norm: str | None = field(default=None, validator=optional(one_of("linf", "l2", "l1")))
+    #: radius; None: the run's threat model ([attack] eps) when the norm is the run's, else the
+    #: paper's radius for the norm: 8/255 (Linf), 128/255 (L2), 12 (L1)
     eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
-    #: None: 2/255 for Linf (the paper's PGD-20), ε/4 for L2 and L1
+    #: None: ε/4 (2/255 at 8/255, the paper's PGD-20)
     step_size: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
     #: ascent steps
     steps: int = field(default=20, validator=integer(1))
@@ -38,47 +43,47 @@ class PGDMetricConfig:
     restarts: int = field(default=1, validator=integer(1))
     #: start from a uniform random point in the ball (else from x)
     random_start: bool = field(default=True, validator=instance_of(bool))
-    #: report key; default pgd<steps> for Linf (pgd20), pgd_l2 / pgd_l1 otherwise
+    #: report key; default pgd<steps> (the run's norm or Linf), pgd_l2 / pgd_l1 for another given norm
     key: str | None = field(default=None, validator=optional(instance_of(str)))
-
-    @property
-    def radius(self) -> float:
-        return self.eps if self.eps is not None else DEFAULT_EPS[self.norm]
-
-    @property
-    def step(self) -> float:
-        """The step: given, else 2/255 for Linf (the paper's PGD-20) and ε/4 for L2 and L1."""
-        if self.step_size is not None:
-            return self.step_size
-        return 2 / 255 if self.norm == "linf" else self.radius / 4
 
 
 class PGDAccuracy(Metric):
-    """Accuracy (%) under PGD on CE; defaults = the paper's PGD-20 (Linf, 8/255, step 2/255, uniform start).
+    """Accuracy (%) under PGD on CE at the run's threat model: the recipe's ``[attack]`` norm and ε
+    (else Linf 8/255, the paper's), step ε/4, 20 steps, uniform start — the paper's PGD-20.
 
-    ``norm = "l2"`` (ε 128/255) and ``"l1"`` (ε 12) are the unseen attacks of Table 6; their
-    step defaults to ε/4. Keys: ``pgd<steps>`` for Linf, ``pgd_l2`` / ``pgd_l1`` otherwise; the
-    per-image robust flags are recorded under the same key.
+    ``eps``/``norm`` given take precedence; ``norm = "l2"`` (ε 128/255) and ``"l1"`` (ε 12) are
+    the unseen attacks of Table 6. Keys: ``pgd<steps>`` at the run's norm (or Linf), ``pgd_l2`` /
+    ``pgd_l1`` for another given norm; the per-image robust flags are recorded under the same key.
     """
+
+    mean_over_images = True
 
     Config = PGDMetricConfig
 
     @property
     def key(self) -> str:
         cfg = self.config
-        return cfg.key or (f"pgd{cfg.steps}" if cfg.norm == "linf" else f"pgd_{cfg.norm}")
+        return cfg.key or (f"pgd{cfg.steps}" if cfg.norm in (None, "linf") else f"pgd_{cfg.norm}")
 
-    def attack(self):
-        """The ``pgd`` attack this metric runs."""
+    def threat(self, ctx: Any = None) -> ThreatModel:
+        """The threat model this metric attacks at in ``ctx``: its own norm/eps, else the run's
+        (without a context: the paper's default radius)."""
+        return resolve_threat(getattr(ctx, "recipe", None), norm=self.config.norm, eps=self.config.eps)
+
+    def attack(self, threat: ThreatModel | None = None):
+        """The ``pgd`` attack this metric runs at ``threat`` (default: :meth:`threat` without a run)."""
         cfg = self.config
+        threat = threat or self.threat()
+        step = cfg.step_size if cfg.step_size is not None else threat.eps / 4
         return build(
-            "attack", "pgd", eps=cfg.radius, step_size=cfg.step, steps=cfg.steps, norm=cfg.norm,
+            "attack", "pgd", eps=threat.eps, step_size=step, steps=cfg.steps, norm=threat.norm,
             start="uniform" if cfg.random_start else "none",
         )
 
     def evaluate(self, ctx):
         cfg = self.config
-        attack = self.attack()
+        threat = self.threat(ctx)
+        attack = self.attack(threat)
         generator = ctx.generator(stream=1)
         robust = []
         for x, y in ctx.batches(self.key):
@@ -90,26 +95,32 @@ class PGDAccuracy(Metric):
             robust.append(alive)
         flags = torch.cat(robust)
         ctx.record(self.key, flags)
+        ctx.describe(self.key, threat=threat, attack="pgd", settings=config_to_dict(attack.config),
+                     label=f"PGD-{cfg.steps}" + (f" ×{cfg.restarts} restarts" if cfg.restarts > 1 else ""))
         return {self.key: 100.0 * flags.sum().item() / ctx.n_examples}
 
 
 @define(frozen=True, kw_only=True)
 class PGDL2MetricConfig(PGDMetricConfig):
-    norm: str = field(default="l2", validator=one_of("linf", "l2", "l1"))
+    #: the unseen norm of Table 6
+    norm: str | None = field(default="l2", validator=optional(one_of("linf", "l2", "l1")))
 
 
 @define(frozen=True, kw_only=True)
 class PGDL1MetricConfig(PGDMetricConfig):
-    norm: str = field(default="l1", validator=one_of("linf", "l2", "l1"))
+    #: the unseen norm of Table 6
+    norm: str | None = field(default="l1", validator=optional(one_of("linf", "l2", "l1")))
 
 
 class PGDL2Accuracy(PGDAccuracy):
-    """Accuracy (%) under the unseen L2 PGD-20 of Table 6 (ε 128/255, step ε/4) → key ``pgd_l2``."""
+    """Accuracy (%) under the unseen L2 PGD-20 of Table 6 (ε 128/255, or the run's ε when it is an L2
+    run; step ε/4) → key ``pgd_l2``."""
 
     Config = PGDL2MetricConfig
 
 
 class PGDL1Accuracy(PGDAccuracy):
-    """Accuracy (%) under the unseen L1 PGD-20 of Table 6 (ε 12, step ε/4, sparse L1 steps) → key ``pgd_l1``."""
+    """Accuracy (%) under the unseen L1 PGD-20 of Table 6 (ε 12, or the run's ε when it is an L1 run;
+    step ε/4, sparse L1 steps) → key ``pgd_l1``."""
 
     Config = PGDL1MetricConfig

@@ -27,11 +27,19 @@ from attrs import define, field
 from attrs.validators import instance_of
 from torch import Tensor, nn
 
-from advdistill.config import integer, one_of, optional, optional_float, positive_or_none, valid_seed
+from advdistill.config import (
+    config_to_dict,
+    integer,
+    one_of,
+    optional,
+    optional_float,
+    positive_or_none,
+    valid_seed,
+)
 from advdistill.errors import PluginError, did_you_mean
 from advdistill.evaluation.batching import auto_batch_size
+from advdistill.evaluation.threat import ThreatModel, resolve_threat
 from advdistill.interfaces import Metric
-from advdistill_plugins.metrics.common import DEFAULT_EPS
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +68,12 @@ _count = optional(integer(1))
 
 @define(frozen=True, kw_only=True)
 class AutoAttackConfig:
-    """AutoAttack settings; the defaults are the standard evaluation (Linf, ε = 8/255)."""
+    """AutoAttack settings; the defaults are the standard evaluation at the run's threat model."""
 
-    #: the threat model's norm
-    norm: str = field(default="linf", validator=one_of(*NORMS))
-    #: None: 8/255 (Linf), 128/255 (L2), 12 (L1)
+    #: the threat model's norm; None: the run's ([attack] norm, else "linf")
+    norm: str | None = field(default=None, validator=optional(one_of(*NORMS)))
+    #: None: the run's threat model ([attack] eps) when the norm is the run's, else the paper's
+    #: radius for the norm: 8/255 (Linf), 128/255 (L2), 12 (L1)
     eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
     #: AutoAttack's version: "standard" (APGD-CE, APGD-T, FAB-T, Square), "plus", "rand", or "custom" with `attacks`
     version: str = field(default="standard", validator=one_of("standard", "plus", "rand", "custom"))
@@ -85,7 +94,8 @@ class AutoAttackConfig:
     n_queries: int | None = field(default=None, validator=_count)
     #: "auto": the upstream `autoattack` package when importable, else `pyautoattack`
     backend: str = field(default="auto", validator=one_of(*BACKENDS))
-    #: report key; default "autoattack" (Linf) or "autoattack_l2" / "autoattack_l1"
+    #: report key; default "autoattack" (the run's norm or Linf) or "autoattack_l2" / "autoattack_l1"
+    #: for another given norm
     key: str | None = field(default=None, validator=optional(instance_of(str)))
     #: attack only the first `limit` evaluated images (the other metrics keep all of them); the
     #: accuracy is over those, "<key>_n" says how many; None: every evaluated image
@@ -100,9 +110,11 @@ class AutoAttackConfig:
                 f"(version {self.version!r} runs its own list)"
             )
 
-    @property
-    def radius(self) -> float:
-        return self.eps if self.eps is not None else DEFAULT_EPS[self.norm]
+    def attack_names(self) -> str:
+        """The attacks this configuration runs, as reports name them: "APGD-CE + APGD-T", "standard AA"."""
+        if self.version == "custom":
+            return " + ".join(name.upper() for name in self.attacks or ())
+        return f"{self.version} AA"
 
 
 def select_backend(name: str = "auto") -> tuple[str, ModuleType]:
@@ -226,6 +238,7 @@ def run_autoattack(
     y: Tensor,
     cfg: AutoAttackConfig,
     *,
+    threat: ThreatModel,
     num_classes: int,
     seed: int,
     batch_size: int,
@@ -233,22 +246,22 @@ def run_autoattack(
     label: str = "autoattack",
     show_progress: bool = False,
 ) -> Tensor:
-    """Run AutoAttack on ``x`` (N, C, H, W) in [0, 1]; returns a bool tensor (N,): still correct.
+    """Run AutoAttack at ``threat`` on ``x`` (N, C, H, W) in [0, 1]; returns a bool tensor (N,): still correct.
 
     One call of the package's ``run_standard_evaluation`` on all N images; the global RNG
     state is the same afterwards as before.
     """
     backend, module = select_backend(cfg.backend)
-    norm = NORMS[cfg.norm]
+    norm = NORMS[threat.norm]
     attacks = list(cfg.attacks) if cfg.version == "custom" else None
     with preserved_global_rng(), _progress(label, show_progress):
         if backend == "pyautoattack":
-            aa = module.AutoAttack(model, attacks=attacks, device=device, eps=cfg.radius, norm=norm,
+            aa = module.AutoAttack(model, attacks=attacks, device=device, eps=threat.eps, norm=norm,
                                    seed=seed, version=cfg.version)
             _tune(aa, cfg, num_classes)
             _, y_adv = aa.run_standard_evaluation(x, y, batch_size=batch_size)
         else:
-            aa = module.AutoAttack(model, norm=norm, eps=cfg.radius, seed=seed, verbose=show_progress,
+            aa = module.AutoAttack(model, norm=norm, eps=threat.eps, seed=seed, verbose=show_progress,
                                    attacks_to_run=attacks or [], version=cfg.version, device=device)
             _tune(aa, cfg, num_classes)
             if "return_labels" in inspect.signature(aa.run_standard_evaluation).parameters:
@@ -261,7 +274,8 @@ def run_autoattack(
 
 
 class AutoAttackMetric(Metric):
-    """Robust accuracy (%) under AutoAttack; default: standard AA, Linf ε = 8/255 → key ``autoattack``.
+    """Robust accuracy (%) under AutoAttack; default: standard AA at the run's threat model (the
+    recipe's ``[attack]`` norm and ε, else Linf 8/255) → key ``autoattack``.
 
     ``version = "custom"`` with ``attacks = [...]`` runs a chosen list; ``n_iter``,
     ``n_target_classes``, ``n_queries`` and ``n_restarts`` shorten it for quick checks; ``limit``
@@ -271,30 +285,43 @@ class AutoAttackMetric(Metric):
     Config = AutoAttackConfig
 
     @property
+    def mean_over_images(self) -> bool:  # type: ignore[override]
+        """Sharded over processes unless ``limit``: the first N images of the whole set are attacked in process 0."""
+        return self.config.limit is None
+
+    @property
     def key(self) -> str:
         cfg = self.config
-        return cfg.key or ("autoattack" if cfg.norm == "linf" else f"autoattack_{cfg.norm}")
+        return cfg.key or ("autoattack" if cfg.norm in (None, "linf") else f"autoattack_{cfg.norm}")
 
-    def robust_flags(self, ctx: Any) -> Tensor:
-        """Per test image: still correctly classified after AutoAttack (bool, (N,))."""
+    def threat(self, ctx: Any = None) -> ThreatModel:
+        """The threat model this metric attacks at in ``ctx``: its own norm/eps, else the run's
+        (without a context: the paper's default radius)."""
+        return resolve_threat(getattr(ctx, "recipe", None), norm=self.config.norm, eps=self.config.eps)
+
+    def robust_flags(self, ctx: Any, threat: ThreatModel | None = None) -> Tensor:
+        """Per test image: still correctly classified after AutoAttack at ``threat`` (default: the
+        metric's, :meth:`threat`) (bool, (N,))."""
         cfg = self.config
         x, y = ctx.tensors()
         batch_size = cfg.batch_size or auto_batch_size(ctx.model, x, default=ctx.batch_size, n_examples=len(x))
         return run_autoattack(
-            ctx.model, x, y, cfg, num_classes=ctx.num_classes(),
+            ctx.model, x, y, cfg, threat=threat or self.threat(ctx), num_classes=ctx.num_classes(),
             seed=ctx.seed if cfg.seed is None else cfg.seed,
             batch_size=batch_size, device=ctx.device,
             label=ctx.label or self.key, show_progress=ctx.show_progress,
         )
 
     def evaluate(self, ctx):
+        threat = self.threat(ctx)
+        ctx.describe(self.key, threat=threat, attack="autoattack", label=self.config.attack_names(),
+                     settings={k: v for k, v in config_to_dict(self.config).items() if k not in ("norm", "eps")})
         limit = self.config.limit
         if limit is None or limit >= ctx.n_examples:
-            flags = self.robust_flags(ctx)
+            flags = self.robust_flags(ctx, threat)
             ctx.record(self.key, flags)
             return {self.key: 100.0 * flags.sum().item() / ctx.n_examples}
         # a prefix only: per-example records cover every evaluated image, so none is written
         prefix = attrs.evolve(ctx, images=ctx.images[:limit], labels=ctx.labels[:limit], records={})
-        flags = self.robust_flags(prefix)
+        flags = self.robust_flags(prefix, threat)
         return {self.key: 100.0 * flags.sum().item() / limit, f"{self.key}_n": limit}
-

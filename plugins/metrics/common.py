@@ -1,12 +1,9 @@
-"""Pieces several metrics share: the paper's default radii and uniform noise."""
+"""Pieces several metrics share: uniform noise."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-
-#: the paper's radii (Tables 2 and 6): Linf 8/255, L2 128/255, L1 12
-DEFAULT_EPS = {"linf": 8 / 255, "l2": 128 / 255, "l1": 12.0}
 
 
 def uniform_perturbation(x: Tensor, eps: float, generator: torch.Generator, *, clamp: bool = True) -> Tensor:

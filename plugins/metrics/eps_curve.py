@@ -1,33 +1,62 @@
-"""Robust accuracy against growing ε (the paper's Fig. 5): PGD and AutoAttack per radius."""
+"""Robust accuracy against growing ε (the paper's Fig. 5): PGD and AutoAttack's APGD per radius.
+
+The radii are nested balls, so an image broken at a smaller radius is broken at every larger
+one: each radius attacks only the images that survived the previous (smaller) one, and PGD
+starts there from the adversarial point it reached at that radius.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+import attrs
+import torch
 from attrs import define, field
+from torch import Tensor
 
 from advdistill.components import build
-from advdistill.config import as_float, as_float_tuple, build_config, each, in_range, integer, positive_or_none
+from advdistill.config import (
+    as_float_tuple,
+    build_config,
+    config_to_dict,
+    each,
+    in_range,
+    integer,
+    one_of,
+    optional,
+    optional_float,
+    positive_or_none,
+)
 from advdistill.errors import RecipeError
+from advdistill.evaluation.threat import FROM_METRIC, ThreatModel, eps_text
 from advdistill.interfaces import Metric
 from advdistill_plugins.metrics.autoattack import AutoAttackConfig, AutoAttackMetric
 
 log = logging.getLogger(__name__)
 
+#: the default radii as multiples of the run's ε: the paper's 8, 10, 12, 14, 16 /255 at 8/255
+MULTIPLES = (1.0, 1.25, 1.5, 1.75, 2.0)
+#: the default AutoAttack subset at each radius: its two gradient attacks (the usual cheaper choice;
+#: FAB-T and Square rarely lower the accuracy further and cost most of the time)
+CHEAP_AUTOATTACK = {"version": "custom", "attacks": ["apgd-ce", "apgd-t"]}
+
 
 def _autoattack_settings(value: Any) -> dict[str, Any] | None:
-    """true → standard AutoAttack, false → none, a table → those AutoAttack settings (checked)."""
+    """true → APGD-CE + APGD-T, false → none, a table → those AutoAttack settings (checked)."""
     if value is True:
-        return {}
+        return dict(CHEAP_AUTOATTACK)
     if value is False or value is None:
         return None
     if not isinstance(value, dict):
         raise TypeError(f"expected true, false or a table of autoattack settings, got {value!r}")
-    fixed = {"eps", "key"} & set(value)
+    fixed = {"eps", "key", "norm"} & set(value)
     if fixed:
         names = ", ".join(sorted(fixed))
         raise ValueError(f"autoattack: {names} are set per point of the curve; remove them")
+    if "limit" in value:  # the curve attacks the survivors among every evaluated image
+        raise ValueError("autoattack: limit does not apply to the eps curve; [eval] limit (or --limit) evaluates "
+                         "fewer images")
     try:
         build_config(AutoAttackConfig, value, where="autoattack")
     except RecipeError as exc:
@@ -35,26 +64,37 @@ def _autoattack_settings(value: Any) -> dict[str, Any] | None:
     return dict(value)
 
 
+def _radii(value: Any) -> tuple[float, ...] | None:
+    return None if value is None else as_float_tuple(value)
+
+
 @define(frozen=True, kw_only=True)
 class EpsCurveConfig:
-    #: the radii (Linf); the paper's Fig. 5: 8, 10, 12, 14, 16 /255
-    eps: tuple[float, ...] = field(
-        default=tuple(k / 255 for k in (8, 10, 12, 14, 16)), converter=as_float_tuple,
-        validator=each(in_range(0.0, low_open=True)),
+    #: the radii; None: `multiples` of the run's threat-model ε
+    eps: tuple[float, ...] | None = field(
+        default=None, converter=_radii, validator=optional(each(in_range(0.0, low_open=True), nonempty=True)),
     )
+    #: with `eps` left out, the radii as multiples of the run's ε ([attack] eps, else 8/255);
+    #: None: 1, 1.25, 1.5, 1.75, 2 (the paper's Fig. 5: 8…16/255 at 8/255)
+    multiples: tuple[float, ...] | None = field(
+        default=None, converter=_radii, validator=optional(each(in_range(0.0, low_open=True), nonempty=True)),
+    )
+    #: the norm of every radius; None: the run's ([attack] norm, else "linf")
+    norm: str | None = field(default=None, validator=optional(one_of("linf", "l2", "l1")))
     #: PGD steps at every radius
     steps: int = field(default=20, validator=integer(1))
-    #: the PGD step at every radius (the paper's PGD-20 step)
-    step_size: float = field(default=2 / 255, converter=as_float, validator=positive_or_none)
+    #: the PGD step at every radius; None: a quarter of the run's ε (2/255 at 8/255, the paper's PGD-20)
+    step_size: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
     #: PGD restarts (an image counts as robust only if it survives every one)
     restarts: int = field(default=1, validator=integer(1))
-    #: true: standard AutoAttack at each radius; false: PGD only; a table: AutoAttack settings
-    #: (version, attacks, n_iter, ...) as for the `autoattack` metric
+    #: true: AutoAttack's APGD-CE + APGD-T at each radius (the default); false: PGD only; a table:
+    #: AutoAttack settings as for the `autoattack` metric, e.g. {version = "standard"} for the full
+    #: standard AutoAttack (adds FAB-T and Square: several times slower)
     autoattack: dict[str, Any] | None = field(default=True, converter=_autoattack_settings)
 
     def __attrs_post_init__(self) -> None:
-        if not self.eps:
-            raise ValueError("'eps' needs at least one radius")
+        if self.eps is not None and self.multiples is not None:
+            raise ValueError("give either 'eps' (the radii) or 'multiples' (of the run's ε), not both")
 
 
 def record_prefix(eps: float) -> str:
@@ -62,27 +102,104 @@ def record_prefix(eps: float) -> str:
     return f"eps_curve@{eps:.6g}/"
 
 
+def _images(ctx: Any, index: Tensor) -> tuple[Tensor, Tensor]:
+    """The test images at ``index`` as float in [0, 1] and their labels, on the device."""
+    x = ctx.images[index].to(ctx.device).float().div_(255.0)
+    return x, ctx.labels[index].to(ctx.device, dtype=torch.long)
+
+
 class EpsCurve(Metric):
-    """PGD-20 and AutoAttack accuracy (%) at each ε of a list (Linf; default 8…16/255) → key
-    ``eps_curve``: a list of ``{"eps", "pgd20", "autoattack"}`` (autoattack null when off).
-    Per image: recorded as ``eps_curve@<eps>/pgd20`` and ``eps_curve@<eps>/autoattack``
-    (ε in pixel units, 6 significant digits)."""
+    """PGD-20 and AutoAttack (APGD-CE + APGD-T by default) accuracy (%) at each ε of a list →
+    key ``eps_curve``: ``[{"eps", "pgd20", "autoattack"}, ...]`` in increasing ε (autoattack null
+    when off). Default radii: 1, 1.25, 1.5, 1.75, 2 × the run's ε (8…16/255 at 8/255, Fig. 5).
+
+    Each radius attacks only the images still robust at the previous radius (an image broken at
+    a smaller radius is broken at every larger one; the first radius attacks the correctly
+    classified ones), and PGD restarts there from the adversarial point it reached at the
+    previous radius. Per image: recorded as ``eps_curve@<eps>/pgd20`` and
+    ``eps_curve@<eps>/autoattack`` (ε in pixel units, 6 significant digits).
+    """
+
+    mean_over_images = True
 
     Config = EpsCurveConfig
 
+    def radii(self, base: ThreatModel) -> list[ThreatModel]:
+        """The balls in increasing ε: ``eps``, else ``multiples`` of the run's ε (``base``)."""
+        cfg = self.config
+        if cfg.eps is not None:
+            return [ThreatModel(base.norm, eps, FROM_METRIC) for eps in sorted(set(cfg.eps))]
+        return [base.scaled(m) for m in sorted(set(cfg.multiples or MULTIPLES))]
+
     def evaluate(self, ctx):
         cfg = self.config
+        base = ctx.threat(norm=cfg.norm)
+        balls = self.radii(base)
+        step = cfg.step_size if cfg.step_size is not None else base.eps / 4
+        key = f"pgd{cfg.steps}"
+        with torch.no_grad():
+            clean = torch.cat([ctx.model(x).argmax(1) == y for x, y in ctx.batches("eps_curve clean")]).cpu()
+        pgd = self._pgd_curve(ctx, clean, balls, step, key)
+        aa = self._autoattack_curve(ctx, clean, balls) if cfg.autoattack is not None else None
         curve = []
-        for eps in cfg.eps:
-            at_eps = ctx.scoped(record_prefix(eps))
-            pgd = build("metric", "pgd", eps=eps, step_size=cfg.step_size, steps=cfg.steps,
-                        restarts=cfg.restarts, key=f"pgd{cfg.steps}")
-            point: dict[str, Any] = {"eps": eps, **pgd.evaluate(at_eps)}
-            if cfg.autoattack is not None:
-                aa = AutoAttackMetric(AutoAttackConfig(**{**cfg.autoattack, "eps": eps, "key": "autoattack"}))
-                point.update(aa.evaluate(at_eps))
-            else:
-                point["autoattack"] = None
-            log.info("eps_curve: eps = %.4f (%g/255): %s", eps, eps * 255, point)
+        for i, eps in enumerate(ball.eps for ball in balls):
+            point: dict[str, Any] = {"eps": eps, key: 100.0 * int(pgd[i].sum()) / ctx.n_examples,
+                                     "autoattack": None if aa is None else 100.0 * int(aa[i].sum()) / ctx.n_examples}
+            log.info("eps_curve: ε = %s: %s", eps_text(eps), point)
             curve.append(point)
         return {"eps_curve": curve}
+
+    def _pgd_curve(self, ctx: Any, clean: Tensor, balls: list[ThreatModel], step: float, key: str) -> list[Tensor]:
+        """Per radius, the PGD-robust flags (N,): survivors of the previous radius, attacked from
+        the points PGD reached there."""
+        cfg = self.config
+        generator = ctx.generator(stream=7)
+        alive = clean.clone()
+        starts: Tensor | None = None  # the adversarial points of the previous radius (CPU, float)
+        flags = []
+        for ball in balls:
+            eps = ball.eps
+            attack = build("attack", "pgd", eps=eps, step_size=step, steps=cfg.steps, norm=ball.norm, start="uniform")
+            index = alive.nonzero().flatten()
+            for chunk in ctx.progress(index.split(ctx.batch_size), desc=f"eps_curve PGD ε = {eps_text(eps)}",
+                                      unit="batch"):
+                x, y = _images(ctx, chunk)
+                warm = starts[chunk].to(ctx.device) if starts is not None else None
+                survived = torch.ones_like(y, dtype=torch.bool)
+                for restart in range(cfg.restarts):
+                    x_adv = attack.perturb(ctx.model, x, y, generator=generator,
+                                           x_start=warm if restart == 0 else None)
+                    with torch.no_grad():
+                        survived &= ctx.model(x_adv).argmax(1) == y
+                    if restart == 0:
+                        if starts is None:
+                            starts = torch.zeros((ctx.n_examples, *x.shape[1:]), dtype=x_adv.dtype)
+                        starts[chunk] = x_adv.cpu()
+                alive[chunk] = survived.cpu()
+            flags.append(alive.clone())
+            at_eps = ctx.scoped(record_prefix(eps))
+            at_eps.record(key, flags[-1])
+            at_eps.describe(key, threat=ball, attack="pgd", label=f"PGD-{cfg.steps} (warm-started)",
+                            settings=config_to_dict(attack.config))
+        return flags
+
+    def _autoattack_curve(self, ctx: Any, clean: Tensor, balls: list[ThreatModel]) -> list[Tensor]:
+        """Per radius, the AutoAttack-robust flags (N,): AutoAttack runs on the survivors of the
+        previous radius only (the package takes no start points)."""
+        settings = self.config.autoattack
+        metric = AutoAttackMetric(AutoAttackConfig(**{**settings, "norm": balls[0].norm, "key": "autoattack"}))
+        alive = clean.clone()
+        flags = []
+        for threat in balls:
+            eps = threat.eps
+            index = alive.nonzero().flatten()
+            if index.numel():
+                survivors = attrs.evolve(ctx, images=ctx.images[index], labels=ctx.labels[index], records={},
+                                         threats={}, record_prefix="", label=f"eps_curve AA ε = {eps_text(eps)}")
+                alive[index] = metric.robust_flags(survivors, threat).cpu()
+            flags.append(alive.clone())
+            at_eps = ctx.scoped(record_prefix(eps))
+            at_eps.record("autoattack", flags[-1])
+            at_eps.describe("autoattack", threat=threat, attack="autoattack", label=metric.config.attack_names(),
+                            settings=dict(settings))
+        return flags

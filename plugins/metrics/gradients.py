@@ -16,6 +16,8 @@ class GradAlignment(Metric):
     are over all pixels of an image. Keys ``gd`` (lower is better) and ``gc`` (higher is better).
     """
 
+    mean_over_images = True
+
     requires_teacher = True
 
     def evaluate(self, ctx):

@@ -68,6 +68,8 @@ class Linearity(Metric):
     """Taylor remainder share: mean over images of ‖f(x+ε) − f(x) − J_f(x)ε‖₂ / ‖f(x+ε) − f(x)‖₂,
     ε ~ U[−8/255, 8/255], J_f(x)ε by forward-mode JVP → key ``linearity_remainder``."""
 
+    mean_over_images = True
+
     Config = LinearityConfig
 
     def evaluate(self, ctx):

@@ -45,6 +45,8 @@ class Pointwise(Metric):
     20-step attack with the method's inner loss → keys ``pointwise_zero``, ``pointwise_uniform``,
     ``pointwise_adv``."""
 
+    mean_over_images = True
+
     Config = PointwiseConfig
     requires_teacher = True
 

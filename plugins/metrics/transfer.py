@@ -11,8 +11,9 @@ from attrs.validators import instance_of
 from torch import nn
 
 from advdistill.components import build_from_table
-from advdistill.config import component_table
+from advdistill.config import component_table, config_to_dict, optional_float, positive_or_none
 from advdistill.errors import RecipeError
+from advdistill.evaluation.threat import FROM_DEFAULT, FROM_METRIC, PAPER_EPS, ThreatModel, run_threat
 from advdistill.interfaces import Metric
 from advdistill.torch_utils import freeze
 from advdistill_plugins.attacks.vmi_fgsm import VMIFGSM, VMIFGSMConfig
@@ -28,6 +29,9 @@ def _surrogate(value: Any) -> Any:
 
 @define(frozen=True, kw_only=True)
 class TransferConfig(VMIFGSMConfig):
+    #: Linf radius; None: twice the run's Linf ε (the paper's 16/255 at its 8/255), 16/255 when the
+    #: run's threat model is not Linf
+    eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
     #: the model the examples are crafted on: a teacher table, e.g. {kind = "checkpoint",
     #: path = "...", model = {kind = "timm:resnet50"}}, or "teacher" for the recipe's teacher
     surrogate: Any = field(converter=_surrogate)
@@ -36,14 +40,28 @@ class TransferConfig(VMIFGSMConfig):
 
 
 class Transfer(Metric):
-    """Accuracy (%) on VMI-FGSM examples (ε 16/255, 10 steps, N = 20, β = 1.5, μ = 1) crafted on a
-    surrogate model → key ``transfer_vmi_fgsm``."""
+    """Accuracy (%) on VMI-FGSM examples (ε twice the run's Linf ε — the paper's 16/255 at 8/255 —,
+    10 steps, N = 20, β = 1.5, μ = 1) crafted on a surrogate model → key ``transfer_vmi_fgsm``."""
+
+    mean_over_images = True
 
     Config = TransferConfig
 
-    def attack(self) -> VMIFGSM:
+    def threat(self, ctx: Any = None) -> ThreatModel:
+        """The Linf ball of the examples: ``eps`` if given, else twice the run's Linf ε (16/255 otherwise)."""
+        if self.config.eps is not None:
+            return ThreatModel("linf", self.config.eps, FROM_METRIC)
+        run = run_threat(getattr(ctx, "recipe", None))
+        if run is not None and run.norm == "linf":
+            return run.scaled(2.0)
+        return ThreatModel("linf", 2 * PAPER_EPS["linf"], FROM_DEFAULT)
+
+    def attack(self, threat: ThreatModel | None = None) -> VMIFGSM:
+        """The VMI-FGSM attack at ``threat`` (default: :meth:`threat` without a run: 16/255)."""
         fields = attrs.fields_dict(VMIFGSMConfig)
-        return VMIFGSM(VMIFGSMConfig(**{name: getattr(self.config, name) for name in fields}))
+        settings = {name: getattr(self.config, name) for name in fields}
+        settings["eps"] = (threat or self.threat()).eps
+        return VMIFGSM(VMIFGSMConfig(**settings))
 
     def surrogate(self, ctx: Any) -> nn.Module:
         """The surrogate model, frozen, in eval mode, on the evaluation device."""
@@ -58,7 +76,8 @@ class Transfer(Metric):
         return freeze(model).to(ctx.device)
 
     def evaluate(self, ctx):
-        surrogate, attack = self.surrogate(ctx), self.attack()
+        threat = self.threat(ctx)
+        surrogate, attack = self.surrogate(ctx), self.attack(threat)
         generator = ctx.generator(stream=6)
         correct = []
         for x, y in ctx.batches(self.config.key):
@@ -67,4 +86,6 @@ class Transfer(Metric):
                 correct.append(ctx.model(x_adv).argmax(1) == y)
         flags = torch.cat(correct)
         ctx.record(self.config.key, flags)
+        ctx.describe(self.config.key, threat=threat, attack="transfer", label="VMI-FGSM (transfer)",
+                     settings={k: v for k, v in config_to_dict(attack.config).items() if k != "seed"})
         return {self.config.key: 100.0 * flags.sum().item() / ctx.n_examples}

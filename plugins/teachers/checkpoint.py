@@ -45,13 +45,20 @@ class CheckpointTeacher(TeacherLoader):
             raise damaged(recipe_json, "no [student] table naming the teacher's architecture")
         return dict(student)
 
-    def load(self, *, num_classes, in_chans):
+    def _path(self) -> Path:
         path = Path(os.path.expandvars(os.path.expanduser(self.config.path)))
         if not path.exists():
             raise CheckpointError(
                 f"[teacher] checkpoint not found: {path}. Train the teacher first (advdistill train ...) "
                 "or fix [teacher] path."
             )
+        return path
+
+    def check_files(self) -> None:
+        self._architecture(self._path())  # the weights, and the run's recipe.json naming their architecture
+
+    def load(self, *, num_classes, in_chans):
+        path = self._path()
         model = build_from_table("model", self._architecture(path)).build(num_classes=num_classes, in_chans=in_chans)
         load_weights(path, model)
         return freeze(model)

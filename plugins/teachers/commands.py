@@ -43,6 +43,56 @@ def _architecture(arch: str, dataset: str, threat_model: str) -> tuple[dict[str,
     )
 
 
+def layout_of(src: Path) -> tuple[str, str, str] | None:
+    """``(dataset, threat_model, name)`` when ``src`` sits in RobustBench's layout
+    (``.../<dataset>/<threat_model>/<name>.pt``), else None."""
+    parts = src.parts
+    if len(parts) >= 3 and parts[-3] in DATASET_CLASSES and parts[-2] in THREAT_MODELS:
+        return parts[-3], parts[-2], src.stem
+    return None
+
+
+def sidecar_path(dst: Path) -> Path:
+    """Where ``teacher convert`` writes the facts of DST: ``<DST without .safetensors>.json``."""
+    return dst.with_suffix(".json")
+
+
+def _infer(src: Path, arch: str | None, dataset: str | None, threat_model: str | None) -> tuple[str, str, str]:
+    """``--arch``, ``--dataset`` and ``--threat-model``, those not given read from SRC's RobustBench path."""
+    layout = layout_of(src)
+    dataset = dataset or (layout[0] if layout else "cifar10")
+    threat_model = threat_model or (layout[1] if layout else "Linf")
+    if arch is None:
+        if layout is not None and (dataset, threat_model, layout[2]) in KNOWN:
+            arch = layout[2]
+        else:
+            known = [f"{e.dataset}/{e.threat_model}/{e.name}" for e in KNOWN.values() if e.name == src.stem]
+            found = (f"{src.stem!r} is known here as {', '.join(known)}, not for {dataset}/{threat_model}"
+                     if known else f"{src.stem!r} is not a RobustBench model known here (`advdistill teacher list`)")
+            raise click.UsageError(
+                f"--arch is needed: {found}. Give the RobustBench name (--arch NAME; with the file at "
+                "<model_dir>/<dataset>/<threat_model>/<name>.pt it is read from the path) or a model kind "
+                "with its parameters (--arch wideresnet --param depth=28 --param widen_factor=10)."
+            )
+    return arch, dataset, threat_model
+
+
+def _mismatch_hint(model: Any, state: dict[str, Any], arch: str, dataset: str, threat_model: str) -> str:
+    """What to change when SRC does not load: the data set its classifier's outputs point to, if another."""
+    classes = DATASET_CLASSES[dataset]
+    own = model.state_dict()
+    outputs = {int(state[k].shape[0]) for k, v in own.items()
+               if k in state and v.dim() >= 1 and v.shape[0] == classes and state[k].dim() == v.dim()
+               and state[k].shape[0] != classes}
+    others = [name for name, n in DATASET_CLASSES.items() if n in outputs and name != dataset]
+    if others:
+        other = others[0]
+        rb = f" (a RobustBench model known for {other}/{threat_model})" if (other, threat_model, arch) in KNOWN else ""
+        return (f"Its classifier has {DATASET_CLASSES[other]} outputs, so it is a {other} model{rb}, not a "
+                f"{dataset} one ({classes} classes): pass --dataset {other}.")
+    return "Are --arch (and its --param values) and --dataset those the checkpoint was trained with?"
+
+
 def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
     from advdistill.recipe.loading import parse_override
 
@@ -61,24 +111,31 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 @teacher.command("convert")
 @click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--arch", required=True, metavar="NAME",
-              help="RobustBench model name (e.g. Chen2021LTD_WRN34_10) or a model kind (e.g. wrn_34_10).")
-@click.option("--dataset", type=click.Choice(sorted(DATASET_CLASSES)), default="cifar10", show_default=True,
-              help="Data set the model was trained on (picks the class count and the table entry).")
-@click.option("--threat-model", type=click.Choice(THREAT_MODELS), default="Linf", show_default=True,
-              help="RobustBench threat model of the checkpoint.")
+@click.option("--arch", default=None, metavar="NAME",
+              help="RobustBench model name (e.g. Chen2021LTD_WRN34_10) or a model kind (e.g. wrn_34_10). "
+                   "Default: SRC's file name, when SRC is <dataset>/<threat model>/<name>.pt as RobustBench "
+                   "saves it and the name is known here (`advdistill teacher list`).")
+@click.option("--dataset", type=click.Choice(sorted(DATASET_CLASSES)), default=None,
+              help="Data set the model was trained on (picks the class count and the table entry). "
+                   "Default: the folder SRC's RobustBench path names, else cifar10.")
+@click.option("--threat-model", type=click.Choice(THREAT_MODELS), default=None,
+              help="RobustBench threat model of the checkpoint. Default: the folder SRC's path names, else Linf.")
 @click.option("params", "--param", multiple=True, metavar="KEY=VALUE",
               help="An architecture parameter for a model kind, e.g. --param depth=28 (TOML value syntax).")
 @click.option("--force", is_flag=True, help="Overwrite DST if it exists.")
 def convert(
-    src: Path, dst: Path, arch: str, dataset: str, threat_model: str, params: tuple[str, ...], force: bool
+    src: Path, dst: Path, arch: str | None, dataset: str | None, threat_model: str | None, params: tuple[str, ...],
+    force: bool,
 ) -> None:
-    """Convert a trusted .pt/.pth checkpoint SRC into DST.safetensors plus a DST.json sidecar.
+    """Convert a trusted .pt/.pth checkpoint SRC into DST (a .safetensors file) plus a sidecar
+    with the same name ending in .json (NAME.safetensors -> NAME.json).
 
     SRC is read with torch's tensors-only unpickler plus plain data (numpy numbers,
     argparse.Namespace); a file that needs anything else is refused, naming it, and nothing
     in it runs. The weights are unwrapped (state_dict / model_state_dict, module. / model.
-    prefixes) and must load strictly into the architecture before anything is written.
+    prefixes) and must load strictly into the architecture before anything is written. For
+    models/cifar100/Linf/Name.pt (RobustBench's layout) the name, data set and threat model
+    come from the path.
     """
     from advdistill.components import build_from_table
     from advdistill.engine.checkpoint import load_state_strict, save_weights
@@ -91,6 +148,7 @@ def convert(
         raise click.UsageError(f"{dst} exists; pass --force to overwrite it")
     if src.resolve() == dst.resolve():
         raise click.UsageError("SRC and DST are the same file")
+    arch, dataset, threat_model = _infer(src, arch, dataset, threat_model)
     model_table, entry = _architecture(arch, dataset, threat_model)
     if params and entry is not None:
         raise click.UsageError(f"--param is for model kinds; {arch} is a RobustBench name (fixed model)")
@@ -103,7 +161,8 @@ def convert(
         raise click.UsageError(f"--arch {arch!r}: {exc}") from None
     state = read_state_dict(src, trust_pickle=True)
     state = drop_redundant_buffers(model, state, source=str(src))
-    load_state_strict(model, state, source=f"{src} (--arch {arch}, --dataset {dataset})")
+    load_state_strict(model, state, source=f"{src} (--arch {arch}, --dataset {dataset})",
+                      hint=_mismatch_hint(model, state, arch, dataset, threat_model))
     meta = {
         "arch": arch,
         "model": model_table,
@@ -118,7 +177,7 @@ def convert(
         meta["robustbench_name"] = entry.name
     save_weights(dst, model, meta)
     meta["sha256"] = sha256_file(dst)
-    sidecar = dst.with_suffix(".json")
+    sidecar = sidecar_path(dst)
     atomic_write_text(sidecar, json.dumps(meta, indent=2) + "\n")
     size = dst.stat().st_size / 2**20
     click.echo(f"wrote {dst} ({len(state)} tensors, {size:.1f} MiB, sha256 {meta['sha256']})")
@@ -177,7 +236,7 @@ def list_teachers(model_dir: str, dataset: str | None, as_json: bool) -> None:
 
 
 @teacher.command("audit")
-@click.argument("recipe", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("recipe", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", default=None, metavar="NAME",
               help="A RobustBench model name (instead of RECIPE), e.g. Wang2023Better_WRN-28-10.")
 @click.option("--dataset", type=click.Choice(sorted(DATASET_CLASSES)), default=None,

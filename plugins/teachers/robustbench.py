@@ -276,6 +276,9 @@ class RobustBenchTeacher(TeacherLoader):
             f"{self._convert(path)} — or set [teacher] trust_pickle = true."
         )
 
+    def check_files(self) -> None:
+        self.locate()
+
     def verify(self, path: Path) -> None:
         """Check ``sha256`` against the file, or against the source recorded in a converted file."""
         expected = self.config.sha256

@@ -27,8 +27,10 @@ def test_plain_loop_computes_the_framework_step_for_every_preset(benchmark_scrip
         for side in ("framework", "plain"):
             timing = r[side]
             assert timing["ms_per_step"] > 0 and len(timing["rounds_ms"]) == 2
-            assert timing["images_per_s"] == pytest.approx(4 / (timing["ms_per_step"] / 1e3), rel=1e-2)
-            assert timing["s_per_epoch"] == pytest.approx(50_000 / timing["images_per_s"], rel=1e-2)
+            # both are rounded to 0.1 (abs=0.05): on a loaded machine a tiny step makes under 5 images/s
+            assert timing["images_per_s"] == pytest.approx(4 / (timing["ms_per_step"] / 1e3), rel=1e-2, abs=0.05)
+            assert timing["s_per_epoch"] == pytest.approx(50_000 / (4 / (timing["ms_per_step"] / 1e3)), rel=1e-2,
+                                                          abs=0.05)
             assert timing["peak_mib"] > 0
         assert r["ratio"] > 0 and r["ratio_cpu"] > 0
 

@@ -48,3 +48,17 @@ def test_loader_shards_disjointly():
                                 rank=rank, world_size=2)
         seen.append(torch.cat([y for _, y in loader]).tolist())
     assert len(seen[0]) == len(seen[1]) == 5 and not set(seen[0]) & set(seen[1])
+
+
+def test_batches_have_the_models_memory_format_whatever_the_augmentation():
+    # a channels-last batch into a contiguous model makes conv weight gradients that DDP's buckets
+    # do not match ("Grad strides do not match bucket view strides")
+    images = torch.randint(0, 256, (8, 3, 6, 6), dtype=torch.uint8)
+    labels = torch.arange(8)
+    for augment in ("none", "crop", "flip", "crop_flip"):
+        for channels_last in (False, True):
+            loader = InMemoryLoader(images, labels, batch_size=4, device=torch.device("cpu"), augment=augment,
+                                    crop_padding=2, channels_last=channels_last)
+            layout = torch.channels_last if channels_last else torch.contiguous_format
+            for x, _ in loader:
+                assert x.is_contiguous(memory_format=layout), (augment, channels_last, x.stride())

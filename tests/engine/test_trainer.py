@@ -5,6 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 import advdistill as ad
+from advdistill.engine import trainer as trainer_module
 from advdistill.errors import CheckpointError, RecipeError, TrainingError
 from advdistill.testing import TINY_RECIPE
 
@@ -15,7 +16,7 @@ def weights(run_dir, name="last"):
 
 def test_train_writes_the_run_directory(tiny_recipe, tmp_path):
     run = ad.train(tiny_recipe(), tmp_path / "run")
-    for name in ("recipe.json", "metrics.jsonl", "report.json", "report.md",
+    for name in ("recipe.json", "metrics.jsonl", "report.json", "report.md", "plots/training.png",
                  "checkpoints/last.safetensors", "checkpoints/last.state.safetensors"):
         assert (run / name).exists(), name
     recipe_json = json.loads((run / "recipe.json").read_text())
@@ -23,7 +24,7 @@ def test_train_writes_the_run_directory(tiny_recipe, tmp_path):
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert {r["event"] for r in records} == {"step", "epoch"}
     report = json.loads((run / "report.json").read_text())
-    assert report["schema"] == 1 and report["n_examples"] == 32
+    assert report["schema"] == 2 and report["n_examples"] == 32
     assert set(report["metrics"]) == {"clean", "pgd2"} and report["errors"] == {}
     assert 0 <= report["metrics"]["pgd2"] <= report["metrics"]["clean"] <= 100
 
@@ -301,3 +302,48 @@ def test_checkpoint_teacher_with_a_damaged_recipe_json(tiny_recipe, tmp_path, mo
     teacher = ad.build("teacher", "checkpoint", path=str(run / "checkpoints" / "last.safetensors"))
     with pytest.raises(RecipeError, match=r"recipe\.json: invalid JSON.*damaged"):
         teacher.load(num_classes=4, in_chans=1)
+
+
+def test_train_names_a_missing_teacher_before_reading_the_data(tiny_recipe, tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_module, "load_data", lambda recipe: pytest.fail("the data set was read"))
+    recipe = tiny_recipe(teacher={"kind": "checkpoint", "path": str(tmp_path / "t.safetensors"),
+                                  "model": {"kind": "small_cnn", "widths": [4], "hidden": 8}})
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        ad.train(recipe, tmp_path / "run")
+
+
+def test_resuming_a_finished_run_says_so_and_changes_nothing(tiny_recipe, tmp_path, caplog, cli_runner):
+    import re
+
+    run = ad.train(tiny_recipe(), tmp_path / "run")
+    files = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.rglob("*") if p.is_file()}
+    result = cli_runner("train", str(run / "recipe.json"), "--out", str(run), "--resume")
+    assert "is finished: it has trained all 1 epochs" in result.output + caplog.text
+    assert "# Evaluation report" in result.output  # its report, as after training
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.rglob("*") if p.is_file()} == files
+    # the way to train it longer, as the message gives it, works
+    command = re.search(r"`advdistill (train .*?)`", caplog.text).group(1).replace("train.epochs=N", "train.epochs=2")
+    cli_runner(*command.split())
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r["event"] == "epoch"] == [1, 2]
+
+
+def test_a_run_stopped_in_its_final_evaluation_resumes_into_it(tiny_recipe, tmp_path, caplog):
+    run = ad.train(tiny_recipe(), tmp_path / "run")
+    (run / "report.json").unlink()  # as if killed while evaluating
+    before = (run / "metrics.jsonl").read_text()
+    ad.train(tiny_recipe(), run, resume=True)
+    assert "running the final evaluation, which did not finish" in caplog.text
+    assert (run / "report.json").exists() and (run / "metrics.jsonl").read_text() == before
+
+
+def test_the_log_says_once_when_max_steps_per_epoch_cuts_the_epochs(tiny_recipe, tmp_path, caplog):
+    # 64 training images in batches of 16: 4 steps per epoch, cut to 1
+    ad.train(tiny_recipe(train={"epochs": 2, "batch_size": 16, "max_steps_per_epoch": 1, "device": "cpu"}),
+             tmp_path / "cut")
+    said = "train.max_steps_per_epoch = 1 cuts every epoch to 1 of its 4 steps (16 of the 64 training images"
+    assert caplog.text.count(said) == 1
+    caplog.clear()
+    ad.train(tiny_recipe(train={"epochs": 1, "batch_size": 16, "max_steps_per_epoch": 4, "device": "cpu"}),
+             tmp_path / "whole")
+    assert "max_steps_per_epoch" not in caplog.text  # 4 of 4 steps: nothing cut

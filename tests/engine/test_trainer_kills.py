@@ -1,5 +1,6 @@
 """A real `advdistill train` process killed (SIGKILL) at each moment of a save; `--resume` then
-ends bitwise equal to an uninterrupted run (CPU, one thread)."""
+ends bitwise equal to an uninterrupted run (CPU, one thread). The run keeps an EMA of its weights
+(a component state inside the checkpoint file, exported as ema.safetensors) and trains with AWP."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ def _recipe_text() -> str:
     data = copy.deepcopy(TINY_RECIPE)
     data["train"] = {"epochs": 2, "batch_size": 16, "log_every": 2, "device": "cpu"}
     data["data"] = {**data["data"], "val_size": 16}
-    # a periodic evaluation every epoch (on the validation split), so that best.safetensors is written too
-    data["callbacks"] = {"progress": False, "periodic_eval": {"kind": "periodic_eval", "limit": 16, "steps": 1}}
+    # a periodic evaluation every epoch (on the validation split), so that best.safetensors is written too;
+    # an EMA, whose state must come back from the checkpoint exactly
+    data["callbacks"] = {"progress": False, "periodic_eval": {"kind": "periodic_eval", "limit": 16, "steps": 1},
+                         "ema": {"kind": "ema", "decay": 0.7}}
+    data["step_extensions"] = {"awp": {"kind": "awp", "gamma": 0.01}}
     data["eval"] = {"at_end": False}
     return to_toml(data)
 
@@ -42,7 +46,7 @@ def records(run):
 
 
 def assert_same_run(run, ref):
-    for name in ("last", "best"):
+    for name in ("last", "best", "ema"):
         a = load_file(str(ref / "checkpoints" / f"{name}.safetensors"))
         b = load_file(str(run / "checkpoints" / f"{name}.safetensors"))
         assert a.keys() == b.keys()
@@ -58,10 +62,13 @@ KILLS = {
     "atomic-write:last.state.safetensors": "no-checkpoint",
     # the checkpoint is in place, its weight exports are not (first save: no last.safetensors)
     "save:after-state:1": "state-only",
-    # epoch 2's checkpoint is in place; last.safetensors still holds epoch 1
+    # epoch 2's checkpoint is in place; last.safetensors (and ema.safetensors) still hold epoch 1
     "save:after-state:2": "stale-export",
     # last.safetensors exported, best.safetensors (improved in epoch 1) not yet
     "save:after-last:1": "no-best",
+    # every epoch trained (and no final evaluation): last.safetensors exported, ema.safetensors not yet;
+    # the resume must not take the run for finished
+    "save:after-last:2": "stale-ema",
     # the epoch record is in metrics.jsonl, the checkpoint is not written
     "epoch-end:before-save:1": "no-checkpoint",
     # in the middle of epoch 2
@@ -88,8 +95,14 @@ def test_kill_at_any_moment_then_resume_is_exact(point, reference, paused_cli, t
         from advdistill.engine.checkpoint import read_metadata
 
         assert read_metadata(ckpt / "last.safetensors")["epoch"] == 1  # a complete, usable weights file
+        assert read_metadata(ckpt / "ema.safetensors")["epoch"] == 1
     elif after == "no-best":
         assert (ckpt / "last.safetensors").exists() and not (ckpt / "best.safetensors").exists()
+    elif after == "stale-ema":
+        from advdistill.engine.checkpoint import read_metadata
+
+        assert read_metadata(ckpt / "last.safetensors")["epoch"] == 2
+        assert read_metadata(ckpt / "ema.safetensors")["epoch"] == 1
     if point.startswith("atomic-write"):
         assert list(ckpt.glob(".last.state.safetensors.*.tmp")), "the kill should leave the temporary file"
 

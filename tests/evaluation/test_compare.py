@@ -1,6 +1,7 @@
 """``advdistill compare``: the table, the scatter's data, the files and the errors."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,11 +9,33 @@ import torch
 from advdistill.errors import DataError
 from advdistill.evaluation.compare import compare_runs, comparison_table, load_report, scatter_points
 
+DATA = Path(__file__).parent / "data"
+
 
 def write_run(root, name, **metrics):
+    """A schema-1 report: numbers only (no checkpoint, image count or threat model recorded)."""
     run = root / name
     run.mkdir(parents=True)
     (run / "report.json").write_text(json.dumps({"schema": 1, "name": name, "metrics": metrics}))
+    return run
+
+
+def write_run2(root, name, *, checkpoint="last", epoch=6, n=1000, eps=0.2, norm="linf", n_by_key=None, **metrics):
+    """A schema-2 report: each number with its images and, for the robust ones, its threat model."""
+    run = root / name
+    run.mkdir(parents=True)
+    info = {}
+    for key in metrics:
+        entry = {"checkpoint": checkpoint, "epoch": epoch, "n_examples": (n_by_key or {}).get(key, n),
+                 "unit": "%" if key.startswith(("clean", "pgd", "autoattack")) else None}
+        if key.startswith(("pgd", "autoattack")):
+            entry["threat"] = {"norm": norm, "eps": eps, "source": "[attack]"}
+        info[key] = entry
+    smallest = min(entry["n_examples"] for entry in info.values())
+    report = {"schema": 2, "name": name, "dataset": "mnist5k", "n_examples": smallest,
+              "metrics": metrics, "metric_info": info, "checkpoint": {"name": checkpoint, "epoch": epoch},
+              "epoch": epoch}
+    (run / "report.json").write_text(json.dumps(report))
     return run
 
 
@@ -29,10 +52,11 @@ def test_table_has_one_row_per_run_in_the_papers_columns(runs):
     reports = {run.name: load_report(run) for run in runs}
     table = comparison_table(reports)
     lines = table.splitlines()
-    assert lines[0] == "| run | Clean | PGD-20 | AA | GD ↓ | GC ↑ |"
-    assert lines[3] == "| rslad+igdm | 58.40 | 33.00 | 28.60 | 0.220 | 0.670 |"
-    partial = comparison_table({"x": {"metrics": {"clean": 50.0}}})
-    assert partial.splitlines()[2] == "| x | 50.00 | – | – | – | – |"
+    assert lines[0] == "| run | checkpoint | images | threat model | Clean | PGD-20 | AA | GD ↓ | GC ↑ |"
+    # a schema-1 report says neither its checkpoint nor its image count nor its threat model
+    assert lines[3] == "| rslad+igdm | ? | ? | ? (not recorded) | 58.40 | 33.00 | 28.60 | 0.220 | 0.670 |"
+    partial = comparison_table({"x": {"metrics": {"clean": 50.0}, "n_examples": 100}})
+    assert partial.splitlines()[2] == "| x | ? | 100 | – | 50.00 | – | – | – | – |"
 
 
 def test_scatter_uses_autoattack_or_falls_back_to_pgd(runs):
@@ -79,7 +103,7 @@ def test_missing_or_broken_reports_are_clear_errors(tmp_path):
 
 def test_compare_command(cli_runner, runs, tmp_path):
     result = cli_runner("compare", *map(str, runs), "--out", str(tmp_path / "o"))
-    assert "| rslad+igdm | 58.40 |" in result.output and "gd_gc_vs_aa.png" in result.output
+    assert "| rslad+igdm | ? | ? | ? (not recorded) | 58.40 |" in result.output and "gd_gc_vs_aa.png" in result.output
     error = cli_runner("compare", str(tmp_path / "nothing"), exit_code=2)
     assert "Error:" in error.output and "Traceback" not in error.output
 
@@ -145,3 +169,64 @@ def test_the_reported_checkpoint_is_the_one_paired(tmp_path):
     pair = compare_runs([a, b])["paired"][0]
     assert (pair["checkpoint_a"], pair["checkpoint_b"]) == ("last", "best")
     assert pair["metrics"]["clean"]["only_b"] == 1 and pair["metrics"]["clean"]["only_a"] == 0
+
+
+def test_the_table_shows_each_run_s_checkpoint_images_and_threat_model(tmp_path):
+    a = write_run2(tmp_path, "a", clean=90.5, pgd20=0.5)
+    b = write_run2(tmp_path, "b", checkpoint="best", epoch=4, n=500, n_by_key={"autoattack": 100}, clean=91.0,
+                   pgd20=60.25, autoattack=0.75)
+    lines = compare_runs([a, b])["table"].splitlines()
+    assert lines[2] == "| a | last (epoch 6) | 1000 | Linf ε = 0.2 | 90.50 | 0.50 | – | – | – |"
+    assert lines[3] == "| b | best (epoch 4) | 500; AA 100 | Linf ε = 0.2 | 91.00 | 60.25 | 0.75 | – | – |"
+
+
+def test_runs_on_different_images_or_checkpoints_are_compared_with_a_loud_warning(tmp_path, caplog):
+    a = write_run2(tmp_path, "a", clean=90.0, pgd20=60.0)
+    b = write_run2(tmp_path, "b", checkpoint="best", n=16, clean=91.0, pgd20=62.0)
+    result = compare_runs([a, b], tmp_path / "out")
+    assert len(result["warnings"]) == 2
+    assert "different numbers of test images (a 1000, b 16)" in result["warnings"][0]
+    assert "different checkpoints (a last, b best)" in result["warnings"][1]
+    text = (tmp_path / "out" / "comparison.md").read_text()
+    assert text.startswith("# Comparison\n\n**Warning:** the runs were evaluated on different numbers of test images")
+    assert json.loads((tmp_path / "out" / "comparison.json").read_text())["warnings"] == result["warnings"]
+    assert any("compare: the runs were evaluated on different numbers" in r.getMessage() for r in caplog.records)
+    same = compare_runs([a, write_run2(tmp_path, "c", clean=1.0, pgd20=1.0)])
+    assert same["warnings"] == []
+
+
+def test_runs_evaluated_at_different_eps_are_not_ranked(tmp_path, cli_runner):
+    a = write_run2(tmp_path, "a", clean=90.0, pgd20=60.0, eps=0.2)
+    b = write_run2(tmp_path, "b", clean=91.0, pgd20=80.0, eps=8 / 255)
+    with pytest.raises(DataError, match=r"different threat models.*PGD-20: a Linf ε = 0\.2, b Linf ε = 8/255"):
+        compare_runs([a, b], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    result = cli_runner("compare", str(a), str(b), "--out", str(tmp_path / "out"), exit_code=2)
+    assert "cannot be ranked" in result.output and "Traceback" not in result.output
+    l2 = write_run2(tmp_path, "l2", clean=91.0, pgd20=80.0, eps=0.2, norm="l2")
+    with pytest.raises(DataError, match=r"L2 ε = 0\.2"):
+        compare_runs([a, l2])
+
+
+def test_a_schema_1_report_is_compared_with_a_warning_that_its_threat_model_is_unknown(tmp_path):
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "report.json").write_text((DATA / "schema1_report" / "report.json").read_text())
+    new = write_run2(tmp_path, "new", clean=30.0, pgd2=20.0)
+    result = compare_runs([old, new])
+    assert any("threat model of pgd2 of old is not recorded" in w for w in result["warnings"])
+    assert result["table"].splitlines()[2].startswith("| old | last (epoch 3) | 32 | – | 31.25 |")
+
+
+def test_no_regression_line_through_fewer_than_three_points(tmp_path):
+    from advdistill.evaluation.plots import least_squares
+
+    assert least_squares([0.1, 0.2], [30.0, 40.0]) is None
+    assert least_squares([0.1, 0.2, 0.3], [30.0, 40.0, 50.0]) == pytest.approx((100.0, 20.0))
+    runs = [write_run(tmp_path, f"r{i}", autoattack=30.0 + i, gd=0.3 - i / 10, gc=0.5 + i / 10) for i in range(3)]
+    two = compare_runs(runs[:2], tmp_path / "two")
+    assert two["regression"] is None
+    assert "No regression line in the GD/GC scatter: 2 run(s)" in (tmp_path / "two" / "comparison.md").read_text()
+    three = compare_runs(runs, tmp_path / "three")
+    assert three["regression"]["gc"]["slope"] == pytest.approx(10.0)
+    assert three["regression"]["gd"]["slope"] == pytest.approx(-10.0)

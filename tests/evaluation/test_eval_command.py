@@ -57,9 +57,9 @@ def test_eval_writes_every_metric_the_report_and_the_plots(cli_runner, runs, tmp
                 "pointwise_adv", "transfer_vmi_fgsm", "eps_curve", "linearity_remainder"}
     assert set(report["metrics"]) == expected
     assert [set(p) for p in report["metrics"]["eps_curve"]] == [{"eps", "pgd2", "autoattack"}] * 2
-    assert report["plots"] == ["plots/eps_curve.png", "plots/linearity.png"]
+    assert report["plots"] == ["plots/eps_curve.png", "plots/training.png", "plots/linearity.png"]
     assert all((out / p).read_bytes().startswith(b"\x89PNG") for p in report["plots"])
-    assert "| Clean | AA | GD ↓ | GC ↑ |" in result.output == (out / "report.md").read_text() + "\n"
+    assert "| Clean | AA | GD ↓ | GC ↑ |" in result.stdout == (out / "report.md").read_text() + "\n"
     # per image, for every accuracy: correct (clean) or robust (attacks), by checkpoint and report key
     records = read_per_example(out)
     assert set(records) == {"last"} == set(report["checkpoints"])  # no periodic evaluation: no best
@@ -89,7 +89,7 @@ def test_eval_of_several_runs_compares_them(cli_runner, runs, tmp_path):
                         "--out", str(out))
     for run in runs:
         assert json.loads((out / run.name / "report.json").read_text())["errors"] == {}
-    assert "| run | Clean | PGD-20 | AA | GD ↓ | GC ↑ |" in result.output
+    assert "| run | checkpoint | images | threat model | Clean | PGD-20 | AA | GD ↓ | GC ↑ |" in result.output
     assert (out / "plots" / "gd_gc_vs_aa.png").exists() and (out / "comparison.md").exists()
     # compare reads the same reports again
     again = cli_runner("compare", *(str(out / run.name) for run in runs), "--out", str(tmp_path / "c"))

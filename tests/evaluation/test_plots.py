@@ -51,10 +51,10 @@ def test_write_run_plots_draws_what_the_data_allows(tmp_path):
     report = {"name": "r", "metrics": {"clean": 80.0}}
     assert plots.write_run_plots(tmp_path, report, tmp_path) == []
     report["metrics"]["eps_curve"] = [{"eps": 8 / 255, "pgd20": 40.0, "autoattack": 35.0}]
-    record = {"event": "epoch", "epoch": 1, "linearity": 0.1}
+    record = {"event": "epoch", "epoch": 1, "train_loss": 2.0, "linearity": 0.1}
     (tmp_path / "metrics.jsonl").write_text(json.dumps(record) + "\n")
     written = plots.write_run_plots(tmp_path, report, tmp_path)
-    assert [p.name for p in written] == ["eps_curve.png", "linearity.png"]
+    assert [p.name for p in written] == ["eps_curve.png", "training.png", "linearity.png"]
     assert all(is_png(p) for p in written) and all(p.parent == tmp_path / "plots" for p in written)
 
 
@@ -64,3 +64,19 @@ def test_read_linearity_tolerates_a_torn_last_line(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"event": "epoch", "epoch": 1, "linearity": 0.5}\n{"event": "epoch", "epoch": 2, "linea')
     assert read_linearity(path) == [(1, 0.5)]
+
+
+def test_a_trained_run_has_plots_after_training(tiny_recipe, tmp_path):
+    """The README's promise: plots/ in the run directory after training (its end-of-training evaluation)."""
+    import advdistill as ad
+
+    run = ad.train(tiny_recipe(), tmp_path / "run")
+    report = json.loads((run / "report.json").read_text())
+    assert report["plots"] == ["plots/training.png"] and is_png(run / "plots" / "training.png")
+
+
+def test_training_curves_with_and_without_a_periodic_evaluation(tmp_path):
+    epochs = [{"event": "epoch", "epoch": e, "train_loss": 2.0 / e, "eval": {"clean": 50 + e, "pgd": 20 + e},
+               "best": e == 2} for e in (1, 2, 3)]
+    assert is_png(plots.plot_training(epochs, tmp_path / "with.png"))
+    assert is_png(plots.plot_training([{"epoch": 1, "train_loss": 1.0}], tmp_path / "without.png"))

@@ -15,8 +15,8 @@ def test_markdown_orders_columns_as_the_paper_and_tabulates_the_curve(tmp_path):
     }
     text = markdown(report)
     assert "| Clean | PGD-20 | AA | GD ↓ | GC ↑ | custom |\n|---|---|---|---|---|---|\n" \
-           "| 80.00 | 45.25 | 41.50 | 0.200 | 0.612 | 3.00 |" in text
-    assert "| ε (/255) | PGD-20 | AA |\n|---|---:|---:|\n| 8 | 40.00 | 35.00 |\n| 16 | 20.00 | – |" in text
+           "| 80.00 | 45.25 | 41.50 | 0.200 | 0.612 | 3.000 |" in text
+    assert "| ε | PGD-20 | AA |\n|---|---:|---:|\n| 8/255 | 40.00 | 35.00 |\n| 16/255 | 20.00 | – |" in text
     assert "## Metrics that failed\n\n- `transfer`: CheckpointError: not found" in text
     write_report(tmp_path, report)
     assert json.loads((tmp_path / "report.json").read_text()) == report
@@ -66,10 +66,42 @@ def test_sanity_checks_listed_in_full_for_the_reported_checkpoint_and_by_flag_fo
     }
     text = markdown(report)
     assert ("## Sanity checks\n\nCheckpoint `last`: **1 flagged**, 1 passed, 1 not run (the attack checks use the "
-            "first 100 evaluated images; definitions and what to do in docs/metrics.md, \"Sanity checks\").\n\n"
+            "first 100 evaluated images; definitions and what to do: the advdistill documentation, \"Metrics\" page, "
+            "\"Sanity checks\").\n\n"
             "- `ordering` passed: ordering numbers\n- `unbounded` **FLAGGED**: unbounded numbers\n"
             "- `black_box` not run: no teacher\n\n"
             "Checkpoint `best`: **1 flagged**, 2 passed.\n\n- `ordering` **FLAGGED**: ordering numbers\n\n"
             "Checkpoint `old`: the same weights as `best`, the same results.") in text
     del report["checks"]
     assert "Sanity checks" not in markdown(report)
+
+
+def test_accuracies_have_two_decimals_whatever_their_size_other_values_three():
+    info = {"clean": {"unit": "%"}, "pgd20": {"unit": "%"}, "gd": {"unit": None}, "gc": {"unit": None},
+            "linearity_remainder": {"unit": None}}
+    report = {"name": "run", "n_examples": 10, "metric_info": info,
+              "metrics": {"clean": 0.5, "pgd20": 0.25, "gd": 0.0123, "gc": 0.612, "linearity_remainder": 0.00421}}
+    text = markdown(report)
+    assert "| Clean | PGD-20 | GD ↓ | GC ↑ | Taylor rem. |\n|---|---|---|---|---|\n" \
+           "| 0.50 | 0.25 | 0.0123 | 0.612 | 0.00421 |" in text
+    # reports from before metric_info: the built-in accuracies are still known as such
+    del report["metric_info"]
+    assert "| 0.50 | 0.25 | 0.0123 | 0.612 | 0.00421 |" in markdown(report)
+
+
+def test_the_teacher_is_named():
+    base = {"name": "run", "n_examples": 10, "metrics": {"clean": 80.0}}
+    teacher = {"kind": "robustbench", "name": "Wang2023Better_WRN-28-10", "model_dir": "models"}
+    assert "teacher: `robustbench` Wang2023Better_WRN-28-10, dataset" in markdown({**base, "teacher": teacher})
+    own = {"kind": "checkpoint", "path": "runs/t/checkpoints/last.safetensors"}
+    assert "teacher: `checkpoint` runs/t/checkpoints/last.safetensors" in markdown({**base, "teacher": own})
+    assert "teacher: none" in markdown({**base, "teacher": None})
+
+
+def test_report_md_names_the_documentation_instead_of_a_path_an_installed_package_lacks():
+    checks = {"n": 100, "flagged": [], "seconds": 1.0, "results": {"ordering": {"status": "passed", "message": "ok"}}}
+    report = {"name": "run", "n_examples": 10, "metrics": {"clean": 80.0, "gd": 0.2}, "checks": checks,
+              "per_example": "per_example.safetensors"}
+    text = markdown(report)
+    assert "docs/" not in text
+    assert "the advdistill documentation, \"Metrics\" page" in text

@@ -74,13 +74,17 @@ def test_limit_and_progress_messages(net, data, caplog):
             seen["batches"] = [x.shape[0] for x, _ in ctx.batches()]
             return {"n": ctx.n_examples}
 
-    with caplog.at_level(logging.INFO, logger="advdistill.evaluation.runner"):
-        run_metrics(net, *data, {"count": Count()}, device=CPU, limit=7, batch_size=3,
-                    show_progress=False)
+    with caplog.at_level(logging.INFO, logger="advdistill.evaluation.progress"):
+        run_metrics(net, *data, {"count": Count(), "pgd": ad.build("metric", "pgd", steps=1, eps=0.25)},
+                    device=CPU, limit=7, batch_size=3, show_progress=False, progress_lines=True)
     assert seen == {"n": 7, "batches": [3, 3, 1]}
-    messages = [r.getMessage() for r in caplog.records]
-    assert "evaluating count (1/1) on 7 images" in messages
-    assert any(m.startswith("count done in") for m in messages)
+    lines = [r.getMessage() for r in caplog.records if r.name == "advdistill.evaluation.progress"]
+    assert len(lines) == 2  # one line per metric
+    assert lines[0].startswith("[1/2] count: n = 7 on 7 images, ")  # not a percentage; an integer count
+    assert lines[1].startswith("[2/2] pgd: pgd1 = ") and " % (Linf ε = 0.25) on 7 images, " in lines[1]
+    caplog.clear()
+    run_metrics(net, *data, {"count": Count()}, device=CPU, show_progress=False)  # the periodic evaluation's way
+    assert not [r for r in caplog.records if r.name == "advdistill.evaluation.progress"]
 
 
 def test_context_helpers(net, data):

@@ -38,7 +38,19 @@ CHECKS: dict[str, Callable[[CheckInputs], CheckResult]] = {
     "inference_gradients": check_inference_gradients,
 }
 
-__all__ = ["CHECKS", "CheckInputs", "CheckResult", "run_checks"]
+__all__ = ["CHECKS", "CheckInputs", "CheckResult", "checks_line", "run_checks"]
+
+
+def checks_line(checks: Mapping[str, Any]) -> str:
+    """``sanity checks: 1 flagged (more_steps), 6 passed, 1 not run, 11.9 s`` (a progress line)."""
+    statuses = [result.get("status") for result in (checks.get("results") or {}).values()]
+    parts = []
+    for status in (FLAGGED, "passed", NOT_RUN):
+        count = statuses.count(status)
+        if count:
+            flagged = f" ({', '.join(checks.get('flagged') or [])})" if status == FLAGGED else ""
+            parts.append(f"{count} {status}{flagged}")
+    return f"sanity checks: {', '.join(parts) or 'none selected'}, {checks.get('seconds', 0):.1f} s"
 
 
 def run_checks(
@@ -47,19 +59,24 @@ def run_checks(
     values: Mapping[str, Any],
     records: Mapping[str, Tensor],
     config: ChecksConfig,
+    *,
+    threats: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run the checks ``config`` selects (all but ``skip``) on ``ctx.model`` (eval mode, frozen;
     restored afterwards); whether to run them at all (``enabled``) is the caller's decision.
 
     :param ctx: the evaluation's context (every evaluated image, the teacher, the seed).
-    :param metrics: the evaluation's metric objects, by label; ``values`` their report keys and
-        ``records`` their per-image flags (report key → bool (N,)).
+    :param metrics: the evaluation's metric objects, by label; ``values`` their report keys,
+        ``records`` their per-image flags (report key → bool (N,)) and ``threats`` what they
+        declared about their robust keys (``ctx.describe``: norm, ε, attack and its settings) —
+        the checks take every threat model from there.
     :returns: ``{"n": images the attack checks use, "flagged": [names], "seconds": total,
         "results": {name: {"status", "message", ..., "seconds"}}}``. A check that raises is
         reported as not run, with the error; it never loses the evaluation.
     """
+    threats = threats or {}
     inputs = CheckInputs(ctx=ctx, metrics=metrics, values=values, records=records, config=config,
-                         robust=robust_results(metrics, values, records))
+                         robust=robust_results(metrics, values, records, threats), threats=threats)
     results: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
     with module_mode(ctx.model, False), no_param_grad(ctx.model, ctx.teacher):

@@ -11,7 +11,6 @@ import torch
 from torch import Tensor, nn
 
 from advdistill.components import build
-from advdistill.config import config_to_dict
 from advdistill.errors import PluginError
 from advdistill.evaluation.checks.base import (
     CheckInputs,
@@ -67,11 +66,8 @@ def robust_flags(ctx: EvalContext, attack: Any, *, restarts: int = 1, source: nn
 
 
 def pgd_settings(result: Robust) -> dict[str, Any] | None:
-    """The ``pgd`` attack settings a PGD metric ran with (None when the metric does not say)."""
-    attack = getattr(result.metric, "attack", None)
-    if not callable(attack):
-        return None
-    return config_to_dict(attack().config)
+    """The ``pgd`` attack settings a PGD metric declared it ran with (None when it did not say)."""
+    return dict(result.settings) if result.settings else None
 
 
 def _drop_text(drop: Drop) -> str:
@@ -83,7 +79,7 @@ def check_more_steps(inputs: CheckInputs) -> CheckResult:
     first n images, against the metric's own per-image result: flagged when accuracy drops by more
     than ``margin`` points and beyond noise (one-sided exact sign test, p < ``alpha``)."""
     cfg = inputs.config
-    candidates = [r for r in inputs.white_box("pgd") if not r.key.startswith("eps_curve@")]
+    candidates = [r for r in inputs.white_box("pgd") if r.metric is not None and not r.key.startswith("eps_curve@")]
     runnable = [(r, settings) for r in candidates if (settings := pgd_settings(r)) is not None]
     if not runnable:
         return not_run("no PGD metric with per-image results in this evaluation (add the `pgd` metric)")

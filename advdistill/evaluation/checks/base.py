@@ -12,6 +12,7 @@ from attrs import define, field
 from torch import Tensor
 
 from advdistill.evaluation.context import EvalContext
+from advdistill.evaluation.threat import same_threat, threat_text
 from advdistill.recipe.schema import ChecksConfig
 from advdistill.stats import binomial_tail
 
@@ -52,12 +53,13 @@ class Robust:
     eps: float | None
     accuracy: float  # percent, over every evaluated image (or the first `n`)
     flags: Tensor | None = None  # bool (N,): robust, over every evaluated image
-    metric: Any = None  # the metric object, when the result is a metric's own key
+    metric: Any = None  # the metric object, when the result is a metric's own report key
+    #: the attack's settings as the metric declared them (for "pgd": the `pgd` attack's parameters)
+    settings: Mapping[str, Any] | None = None
     n: int | None = None  # the accuracy is over the first n evaluated images only (AutoAttack's `limit`)
 
     def same_threat(self, norm: str | None, eps: float | None) -> bool:
-        return (self.norm is not None and self.norm == norm and self.eps is not None and eps is not None
-                and math.isclose(self.eps, eps, rel_tol=1e-6))
+        return same_threat(self.norm, self.eps, norm, eps)
 
     def describe(self) -> str:
         where = f" ({threat_text(self.norm, self.eps)})" if self.norm is not None and self.eps is not None else ""
@@ -75,6 +77,8 @@ class CheckInputs:
     records: Mapping[str, Tensor]
     config: ChecksConfig
     robust: list[Robust] = field(factory=list)
+    #: what the metrics declared about their robust keys (ctx.describe): key → {"norm", "eps", "attack", ...}
+    threats: Mapping[str, Mapping[str, Any]] = field(factory=dict)
 
     @property
     def n(self) -> int:
@@ -84,7 +88,7 @@ class CheckInputs:
     def subset(self) -> EvalContext:
         """The evaluation's context on the first :attr:`n` images (records go nowhere)."""
         return attrs.evolve(self.ctx, images=self.ctx.images[: self.n], labels=self.ctx.labels[: self.n],
-                            records={}, record_prefix="", label="checks")
+                            records={}, threats={}, record_prefix="", label="checks")
 
     def white_box(self, attack: str | None = None) -> list[Robust]:
         """Robust results of white-box attacks (PGD, AutoAttack) that have per-image flags."""
@@ -140,52 +144,46 @@ def smallest_flagged_drop(n: int, margin: float, alpha: float) -> float:
 
 
 def robust_results(
-    metrics: Mapping[str, Any], values: Mapping[str, Any], records: Mapping[str, Tensor]
+    metrics: Mapping[str, Any], values: Mapping[str, Any], records: Mapping[str, Tensor],
+    threats: Mapping[str, Mapping[str, Any]],
 ) -> list[Robust]:
-    """Every robust accuracy of an evaluation: the report keys of PGD and AutoAttack metrics (with
-    their norm and ε), the points of an ``eps_curve`` (Linf), and any other per-image record."""
-    from advdistill.plugins import get_registry
-
-    registry = get_registry()
-    classes = {}
-    for attack in ("pgd", "autoattack"):
-        if ("metric", attack) in registry:
-            classes[attack] = registry.get("metric", attack)
+    """Every robust accuracy of an evaluation: each key a metric described with its threat model
+    (``ctx.describe``: report keys of PGD and AutoAttack metrics, the points of an ``eps_curve``,
+    ...), with the norm, ε and attack settings it declared, and any other per-image record."""
     found: dict[str, Robust] = {}
-    for metric in metrics.values():
-        attack = next((name for name, cls in classes.items() if isinstance(metric, cls)), None)
-        key = getattr(metric, "key", None)
-        if attack is None or not isinstance(values.get(key), (int, float)):
+    by_key = {getattr(metric, "key", None): metric for metric in metrics.values()}
+    for key, threat in threats.items():
+        flags = records.get(key)
+        value = values.get(key, _curve_point(values, key))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            accuracy = float(value)
+        elif flags is not None and flags.numel():
+            accuracy = 100.0 * int(flags.sum()) / flags.numel()
+        else:
             continue
-        cfg = metric.config
-        n = values.get(f"{key}_n") if getattr(cfg, "limit", None) is not None else None
-        found[key] = Robust(key, attack, cfg.norm, float(cfg.radius), float(values[key]), records.get(key), metric,
+        attack = threat.get("attack")
+        metric = by_key.get(key)
+        limited = metric is not None and getattr(getattr(metric, "config", None), "limit", None) is not None
+        n = values.get(f"{key}_n") if limited else None
+        found[key] = Robust(key, attack if attack in ("pgd", "autoattack") else "other", threat["norm"],
+                            float(threat["eps"]), accuracy, flags, metric, threat.get("settings"),
                             int(n) if isinstance(n, int) else None)
-    for point in values.get("eps_curve") or []:
-        if not isinstance(point, Mapping) or "eps" not in point:
-            continue
-        for name, accuracy in point.items():
-            if name == "eps" or not isinstance(accuracy, (int, float)):
-                continue
-            key = f"eps_curve@{point['eps']:.6g}/{name}"  # the documented record name of a curve point
-            attack = "autoattack" if name == "autoattack" else "pgd" if name.startswith("pgd") else "other"
-            found[key] = Robust(key, attack, "linf", float(point["eps"]), float(accuracy), records.get(key))
     for key, flags in records.items():
         if key != "clean" and key not in found:
             found[key] = Robust(key, "other", None, None, 100.0 * int(flags.sum()) / flags.numel(), flags)
     return list(found.values())
 
 
-def threat_text(norm: str | None, eps: float | None) -> str:
-    """``Linf ε = 8/255`` (fractions of 255 when exact), ``L2 ε = 0.5``."""
-    name = {"linf": "Linf", "l2": "L2", "l1": "L1"}.get(norm or "", str(norm))
-    if eps is None:
-        return name
-    scaled, plain = eps * 255, f"{eps:g}"
-    # 8/255 rather than 0.0313725; 0.2 rather than 51/255
-    fraction = 0 < eps < 1 and abs(scaled - round(scaled)) < 1e-6 and len(plain) > 5
-    shown = f"{round(scaled)}/255" if fraction else plain
-    return f"{name} ε = {shown}"
+def _curve_point(values: Mapping[str, Any], key: str) -> Any:
+    """The accuracy of a curve point's record key ``<curve>@<eps>/<name>`` in ``values[<curve>]``."""
+    head, at, rest = key.partition("@")
+    eps, slash, name = rest.partition("/")
+    if not at or not slash or not isinstance(values.get(head), list):
+        return None
+    for point in values[head]:
+        if isinstance(point, Mapping) and isinstance(point.get("eps"), (int, float)) and f"{point['eps']:.6g}" == eps:
+            return point.get(name)
+    return None
 
 
 def pct(value: float) -> str:

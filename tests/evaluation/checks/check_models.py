@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import advdistill as ad
+from advdistill.config import config_to_dict
 from advdistill.evaluation.checks.base import CheckInputs, robust_results
 from advdistill.evaluation.context import EvalContext
 from advdistill.evaluation.runner import run_metrics
@@ -79,11 +80,29 @@ def make_inputs(model, data, metrics=None, teacher=None, **config) -> CheckInput
     images, labels = data
     if metrics is None:
         metrics = {"clean": ad.build("metric", "clean"), "pgd": ad.build("metric", "pgd", steps=10)}
-    records = {}
+    records, threats = {}, {}
     values, errors, _ = run_metrics(model, images, labels, metrics, device=CPU, batch_size=16, records=records,
-                                    show_progress=False)
+                                    threats=threats, show_progress=False)
     assert errors == {}
     ctx = EvalContext(model=model, images=images, labels=labels, device=CPU, batch_size=16, teacher=teacher,
                       show_progress=False)
     return CheckInputs(ctx=ctx, metrics=metrics, values=values, records=records, config=ChecksConfig(**config),
-                       robust=robust_results(metrics, values, records))
+                       robust=robust_results(metrics, values, records, threats), threats=threats)
+
+
+def declared_threats(metrics, values) -> dict:
+    """What the PGD/AutoAttack metrics and an eps_curve of ``values`` would declare (``ctx.describe``)
+    without running them: each metric's threat model, each curve point Linf at its ε."""
+    threats = {}
+    for metric in metrics.values():
+        kind = "autoattack" if type(metric).__name__ == "AutoAttackMetric" else "pgd"
+        if getattr(metric, "key", None) in values and hasattr(metric, "threat"):
+            settings = config_to_dict(metric.attack().config) if kind == "pgd" else None
+            threats[metric.key] = {**metric.threat().to_json(), "attack": kind, "settings": settings}
+    for point in values.get("eps_curve") or []:
+        for name in point:
+            if name != "eps":
+                attack = "autoattack" if name == "autoattack" else "pgd"
+                threats[f"eps_curve@{point['eps']:.6g}/{name}"] = {"norm": "linf", "eps": point["eps"],
+                                                                    "source": "metric", "attack": attack}
+    return threats

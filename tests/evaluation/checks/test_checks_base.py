@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from check_models import declared_threats
 
 import advdistill as ad
 from advdistill.evaluation.checks import CHECKS
@@ -62,17 +63,33 @@ def test_robust_results_know_each_attack_and_its_threat_model():
     flags = torch.tensor([True, False, True, True])
     values = {"clean": 75.0, "pgd20": 50.0, "autoattack": 25.0, "pgd_l2": 50.0, "gd": 0.3,
               "eps_curve": [{"eps": 8 / 255, "pgd20": 50.0, "autoattack": None}]}
-    records = {"clean": flags, "pgd20": flags, "transfer_vmi_fgsm": flags, "eps_curve@0.0313725/pgd20": flags}
-    found = {r.key: r for r in robust_results(metrics, values, records)}
-    assert set(found) == {"pgd20", "autoattack", "pgd_l2", "eps_curve@0.0313725/pgd20", "transfer_vmi_fgsm"}
+    records = {"clean": flags, "pgd20": flags, "transfer_vmi_fgsm": flags, "eps_curve@0.0313725/pgd20": flags,
+               "square": flags}
+    threats = declared_threats(metrics, values)
+    threats["transfer_vmi_fgsm"] = {"norm": "linf", "eps": 16 / 255, "source": "default", "attack": "transfer"}
+    found = {r.key: r for r in robust_results(metrics, values, records, threats)}
+    assert set(found) == {"pgd20", "autoattack", "pgd_l2", "eps_curve@0.0313725/pgd20", "transfer_vmi_fgsm",
+                          "square"}
     assert (found["pgd20"].attack, found["pgd20"].norm, found["pgd20"].eps) == ("pgd", "linf", 0.2)
     assert found["pgd20"].flags is flags and found["autoattack"].flags is None
+    assert found["pgd20"].settings["steps"] == 20 and found["pgd20"].metric is metrics["pgd"]
     assert (found["autoattack"].attack, found["autoattack"].eps) == ("autoattack", pytest.approx(8 / 255))
     assert (found["pgd_l2"].norm, found["pgd_l2"].eps) == ("l2", pytest.approx(128 / 255))
     curve = found["eps_curve@0.0313725/pgd20"]
-    assert (curve.attack, curve.norm, curve.flags is flags) == ("pgd", "linf", True)
-    other = found["transfer_vmi_fgsm"]
-    assert (other.attack, other.norm, other.accuracy) == ("other", None, 75.0)
+    assert (curve.attack, curve.norm, curve.flags is flags, curve.accuracy) == ("pgd", "linf", True, 50.0)
+    transfer = found["transfer_vmi_fgsm"]  # described: its threat model; accuracy from its flags
+    assert (transfer.attack, transfer.norm, transfer.eps, transfer.accuracy) == ("other", "linf", 16 / 255, 75.0)
+    other = found["square"]  # recorded but not described
+    assert (other.attack, other.norm, other.eps, other.accuracy) == ("other", None, None, 75.0)
+
+
+def test_the_threat_model_is_the_declared_one_not_the_metric_settings():
+    """One source: what the metric declared it attacked at (e.g. the run's [attack] ε), never re-derived."""
+    metrics = {"pgd": ad.build("metric", "pgd")}  # no eps of its own: the run's threat model decides
+    values, records = {"pgd20": 50.0}, {"pgd20": torch.tensor([True, False])}
+    threats = {"pgd20": {"norm": "l2", "eps": 0.5, "source": "[attack]", "attack": "pgd"}}
+    (found,) = robust_results(metrics, values, records, threats)
+    assert (found.norm, found.eps) == ("l2", 0.5)
 
 
 def test_every_check_has_its_name_in_the_recipe_schema():

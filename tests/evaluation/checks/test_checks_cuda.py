@@ -18,14 +18,15 @@ pytestmark = pytest.mark.cuda
 def _checks(model, teacher, device):
     images, labels = make_data()
     metrics = {"clean": ad.build("metric", "clean"), "pgd": ad.build("metric", "pgd", steps=10, random_start=False)}
-    records = {}
+    records, threats = {}, {}
     model, teacher = copy.deepcopy(model).to(device), copy.deepcopy(teacher).to(device)
     values, errors, _ = run_metrics(model, images, labels, metrics, device=device, batch_size=16, records=records,
-                                    show_progress=False)
+                                    threats=threats, show_progress=False)
     assert errors == {}
     ctx = EvalContext(model=model, images=images, labels=labels, device=device, batch_size=16, teacher=teacher,
                       show_progress=False)
-    return run_checks(ctx, metrics, values, records, ChecksConfig(n=32, black_box="both", square_queries=20))
+    return run_checks(ctx, metrics, values, records, ChecksConfig(n=32, black_box="both", square_queries=20),
+                      threats=threats)
 
 
 @pytest.mark.parametrize("model_class", [Linear, Rounded])

@@ -3,6 +3,7 @@ robust images that are misclassified clean)."""
 
 import pytest
 import torch
+from check_models import declared_threats
 
 import advdistill as ad
 from advdistill.evaluation.checks.base import CheckInputs, robust_results
@@ -19,8 +20,9 @@ def inputs(values, records=None, metrics=None):
     records = records or {}
     ctx = EvalContext(model=torch.nn.Identity(), images=torch.zeros(N, 1, 2, 2, dtype=torch.uint8),
                       labels=torch.zeros(N, dtype=torch.long), device=torch.device("cpu"))
+    threats = declared_threats(metrics, values)
     return CheckInputs(ctx=ctx, metrics=metrics, values=values, records=records, config=ChecksConfig(),
-                       robust=robust_results(metrics, values, records))
+                       robust=robust_results(metrics, values, records, threats), threats=threats)
 
 
 def flags(*bits):

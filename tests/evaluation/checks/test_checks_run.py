@@ -14,7 +14,7 @@ from advdistill.recipe.schema import CHECK_NAMES, ChecksConfig
 
 def run(model, config, teacher=None):
     inputs = make_inputs(model, make_data(), teacher=teacher)
-    return run_checks(inputs.ctx, inputs.metrics, inputs.values, inputs.records, config)
+    return run_checks(inputs.ctx, inputs.metrics, inputs.values, inputs.records, config, threats=inputs.threats)
 
 
 QUICK = dict(n=16, square_queries=10)
@@ -61,7 +61,7 @@ def test_modes_and_gradient_flags_are_restored():
     teacher = Linear().eval()
     inputs = make_inputs(model, make_data(), teacher=teacher)
     model.train()  # make_inputs' run_metrics restored train mode already; the checks must too
-    run_checks(inputs.ctx, inputs.metrics, inputs.values, inputs.records, ChecksConfig(**QUICK))
+    run_checks(inputs.ctx, inputs.metrics, inputs.values, inputs.records, ChecksConfig(**QUICK), threats=inputs.threats)
     assert model.training and [p.requires_grad for p in model.parameters()] == flags
     assert all(p.grad is None for p in model.parameters())
     assert all(p.requires_grad for p in teacher.parameters())

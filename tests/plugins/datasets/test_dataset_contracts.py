@@ -8,6 +8,7 @@ from test_svhn import write
 from test_tiny_imagenet import VAL_CLASSES, WNIDS, pristine  # noqa: F401  (pristine: a fixture used here)
 
 import advdistill as ad
+from advdistill.errors import DataError
 from advdistill.testing import check_dataset_source
 
 
@@ -69,3 +70,42 @@ def test_dataset_contract(name, tmp_path, request):
     folder = request.getfixturevalue("pristine") if name == "tiny_imagenet" else None
     source, n_train, n_test, num_classes = SOURCES[name](tmp_path, folder)
     check_dataset_source(source, n_train=n_train, n_test=n_test, num_classes=num_classes)
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100", "svhn", "tiny_imagenet", "mnist", "fashion_mnist"])
+def test_check_files_raises_what_load_would_without_reading(name, tmp_path):
+    # `recipe check` calls check_files(): the same message as the training run would get, found at once
+    source = ad.build("dataset", name, root=str(tmp_path / "empty"))
+    with pytest.raises(DataError) as by_load:
+        source.load()
+    with pytest.raises(DataError) as by_check:
+        source.check_files()
+    assert str(by_check.value) == str(by_load.value)
+    assert "Nothing is downloaded at run time" in str(by_check.value)
+
+
+def test_check_files_finds_a_single_missing_file(tmp_path):
+    source, *_ = cifar10(tmp_path, None)
+    (tmp_path / "cifar-10-batches-py" / "test_batch").unlink()
+    with pytest.raises(DataError, match=r"expected .*test_batch"):
+        source.check_files()
+    write(tmp_path / "svhn", "train", 5, seed=1)
+    write(tmp_path / "svhn", "test", 3, seed=2)
+    assert ad.build("dataset", "svhn", root=str(tmp_path)).check_files() is None
+    with pytest.raises(DataError, match=r"extra_32x32\.mat"):
+        ad.build("dataset", "svhn", root=str(tmp_path), use_extra=True).check_files()
+
+
+def test_check_files_reads_no_data(tmp_path, monkeypatch):
+    source, *_ = cifar10(tmp_path, None)
+    monkeypatch.setattr("pickle.load", lambda *a, **k: pytest.fail("check_files read a batch"))
+    assert source.check_files() is None
+
+
+def test_check_files_finds_a_missing_idx_file_without_reading(tmp_path, monkeypatch):
+    source, *_ = fashion_mnist(tmp_path, None)
+    monkeypatch.setattr("gzip.open", lambda *a, **k: pytest.fail("check_files read an idx file"))
+    assert source.check_files() is None
+    (tmp_path / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte\[\.gz\] not found"):
+        source.check_files()

@@ -5,10 +5,17 @@ import json
 from advdistill_plugins.demo.command import STUDENTS, demo_recipe
 
 
-def test_demo_recipes_are_installed_and_valid(cli_runner):
-    for name in ("teacher", *STUDENTS):
+def test_demo_recipes_are_installed_and_valid(cli_runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no runs/demo/ of an earlier `make demo` here
+    assert demo_recipe("teacher").exists()
+    cli_runner("recipe", "check", str(demo_recipe("teacher")))  # its data is embedded: no file is missing
+    for name in STUDENTS:
         assert demo_recipe(name).exists()
-        cli_runner("recipe", "check", str(demo_recipe(name)))
+        # the teacher they distil from is trained by the demo itself: `recipe check` names its missing
+        # weights (files are checked by default); --no-files validates the recipe alone
+        missing = cli_runner("recipe", "check", str(demo_recipe(name)), exit_code=2)
+        assert "runs/demo/teacher/checkpoints/last.safetensors" in missing.output
+        cli_runner("recipe", "check", "--no-files", str(demo_recipe(name)))
 
 
 def test_demo_end_to_end_shrunk(cli_runner, tmp_path):

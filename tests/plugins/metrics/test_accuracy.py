@@ -1,5 +1,7 @@
 """Clean and PGD accuracy against independent implementations (torchattacks, naive loops)."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -34,18 +36,18 @@ def test_clean_matches_a_loop(make_ctx, model, images):
 
 def test_pgd_defaults_are_the_papers():
     linf = ad.build("metric", "pgd")
-    assert linf.key == "pgd20" and linf.config.radius == pytest.approx(8 / 255)
-    assert linf.config.step == pytest.approx(2 / 255) and linf.config.steps == 20
+    assert linf.key == "pgd20" and linf.threat().eps == pytest.approx(8 / 255) and linf.threat().norm == "linf"
+    assert linf.attack().config.step_size == pytest.approx(2 / 255) and linf.config.steps == 20
     l2, l1 = ad.build("metric", "pgd", norm="l2"), ad.build("metric", "pgd", norm="l1")
-    assert (l2.key, l2.config.radius) == ("pgd_l2", pytest.approx(128 / 255))
-    assert l2.config.step == pytest.approx(32 / 255)
-    assert (l1.key, l1.config.radius, l1.config.step) == ("pgd_l1", 12.0, 3.0)
+    assert (l2.key, l2.threat().eps) == ("pgd_l2", pytest.approx(128 / 255))
+    assert l2.attack().config.step_size == pytest.approx(32 / 255)
+    assert (l1.key, l1.threat().eps, l1.attack().config.step_size) == ("pgd_l1", 12.0, 3.0)
     assert ad.build("metric", "pgd", steps=7, key="mine").key == "mine"
     # the unseen-norm attacks of Table 6 are also registered under their report keys
     for name in ("pgd_l2", "pgd_l1"):
         shortcut, explicit = ad.build("metric", name), ad.build("metric", "pgd", norm=name[-2:])
-        assert (shortcut.key, shortcut.config.radius, shortcut.config.step) == (
-            explicit.key, explicit.config.radius, explicit.config.step)
+        assert (shortcut.key, shortcut.threat(), shortcut.attack().config) == (
+            explicit.key, explicit.threat(), explicit.attack().config)
     with pytest.raises(RecipeError, match="eps"):
         ad.build("metric", "pgd", eps=0)
 
@@ -137,3 +139,19 @@ def test_restarts_count_an_image_only_if_it_survives_all(make_ctx, model):
         survived += torch.stack(outcomes).all(0).sum().item()
     single = ad.build("metric", "pgd", eps="3/255", step_size="1/255", steps=5).evaluate(ctx)["pgd5"]
     assert ours == 100.0 * survived / ctx.n_examples <= single
+
+
+def run_recipe(eps, norm="linf"):
+    """What the metrics read of a recipe: its [attack] (the run's threat model)."""
+    return SimpleNamespace(attack=SimpleNamespace(config=SimpleNamespace(eps=eps, norm=norm)))
+
+
+def test_pgd_attacks_at_the_run_s_eps_and_says_so(make_ctx):
+    ctx = make_ctx(recipe=run_recipe(0.2))
+    value = ad.build("metric", "pgd", steps=3).evaluate(ctx)["pgd3"]
+    explicit = ad.build("metric", "pgd", steps=3, eps=0.2).evaluate(make_ctx())["pgd3"]
+    assert value == explicit
+    declared = ctx.threats["pgd3"]
+    assert (declared["norm"], declared["eps"], declared["source"], declared["attack"]) == ("linf", 0.2, "[attack]",
+                                                                                           "pgd")
+    assert declared["settings"]["step_size"] == pytest.approx(0.05)  # ε/4

@@ -3,6 +3,7 @@
 import logging
 import sys
 import types
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -137,9 +138,9 @@ def test_missing_upstream_is_a_clear_error_when_asked_for(no_upstream):
 
 
 def test_run_autoattack_accepts_cpu_tensors(model, images, labels, no_upstream):
-    cfg = ad.build("metric", "autoattack", eps="4/255", **QUICK).config
-    flags = run_autoattack(model, images.float() / 255, labels, cfg, num_classes=4, seed=0, batch_size=8,
-                           device=torch.device("cpu"))
+    metric = ad.build("metric", "autoattack", eps="4/255", **QUICK)
+    flags = run_autoattack(model, images.float() / 255, labels, metric.config, threat=metric.threat(), num_classes=4,
+                           seed=0, batch_size=8, device=torch.device("cpu"))
     assert flags.dtype == torch.bool and flags.shape == labels.shape
 
 
@@ -164,3 +165,17 @@ def test_limit_attacks_the_first_images_only_and_records_nothing(make_ctx, no_up
     # a limit of at least every image is no limit: every image is attacked and recorded
     whole = ad.build("metric", "autoattack", eps="4/255", limit=ctx.n_examples, **QUICK).evaluate(ctx)
     assert set(whole) == {"autoattack"} and ctx.records["autoattack"].shape == (ctx.n_examples,)
+
+
+def run_recipe(eps, norm="linf"):
+    """What the metrics read of a recipe: its [attack] (the run's threat model)."""
+    return SimpleNamespace(attack=SimpleNamespace(config=SimpleNamespace(eps=eps, norm=norm)))
+
+
+def test_autoattack_attacks_at_the_run_s_eps_and_says_so(make_ctx, monkeypatch):
+    monkeypatch.setitem(sys.modules, "autoattack", None)
+    ctx = make_ctx(recipe=run_recipe(0.2))
+    value = ad.build("metric", "autoattack", **QUICK).evaluate(ctx)["autoattack"]
+    explicit = ad.build("metric", "autoattack", eps=0.2, **QUICK).evaluate(make_ctx())
+    assert value == explicit["autoattack"]
+    assert (ctx.threats["autoattack"]["eps"], ctx.threats["autoattack"]["label"]) == (0.2, "APGD-CE + APGD-T")

@@ -1,5 +1,7 @@
 """VMI-FGSM against torchattacks.VMIFGSM, and the transfer metric with its surrogate."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torchattacks
@@ -115,3 +117,18 @@ def test_teacher_surrogate_without_a_teacher_is_explained(make_ctx):
     metric = ad.build("metric", "transfer", surrogate="teacher")
     with pytest.raises(RecipeError, match="no \\[teacher\\]"):
         metric.surrogate(make_ctx(teacher=None))
+
+
+def run_recipe(eps, norm="linf"):
+    """What the metrics read of a recipe: its [attack] (the run's threat model)."""
+    return SimpleNamespace(attack=SimpleNamespace(config=SimpleNamespace(eps=eps, norm=norm)))
+
+
+def test_transfer_defaults_to_twice_the_run_s_eps(make_ctx):
+    metric = ad.build("metric", "transfer", surrogate="teacher", steps=2, n_neighbors=2)
+    assert metric.threat(make_ctx(recipe=run_recipe(0.2))).eps == pytest.approx(0.4)
+    assert metric.threat(make_ctx()).eps == pytest.approx(16 / 255)  # the paper's
+    assert metric.threat(make_ctx(recipe=run_recipe(0.5, "l2"))).eps == pytest.approx(16 / 255)
+    ctx = make_ctx(recipe=run_recipe(0.2))
+    metric.evaluate(ctx)
+    assert ctx.threats["transfer_vmi_fgsm"]["eps"] == pytest.approx(0.4)

@@ -66,3 +66,17 @@ def test_missing_and_mismatched_checkpoints(tmp_path):
                      model={"kind": "wideresnet", "depth": 10, "widen_factor": 2})
     with pytest.raises(CheckpointError, match="does not match the model WideResNet"):
         wider.load(num_classes=10, in_chans=3)
+
+
+def test_check_files_needs_the_weights_and_their_architecture(tmp_path, monkeypatch):
+    missing = ad.build("teacher", "checkpoint", path=str(tmp_path / "nope.safetensors"))
+    with pytest.raises(CheckpointError, match=r"checkpoint not found: .*nope\.safetensors"):
+        missing.check_files()
+    run, model = fake_run(tmp_path, {"kind": "small_cnn", "widths": [4], "hidden": 8}, num_classes=4, in_chans=1)
+    loose = tmp_path / "loose.safetensors"
+    save_weights(loose, model)
+    with pytest.raises(RecipeError, match="not inside a run directory"):  # load() would fail on it too
+        ad.build("teacher", "checkpoint", path=str(loose)).check_files()
+    monkeypatch.setattr("advdistill_plugins.teachers.checkpoint.build_from_table",
+                        lambda *a, **k: pytest.fail("check_files built the model"))
+    assert ad.build("teacher", "checkpoint", path=str(run / "checkpoints" / "best.safetensors")).check_files() is None

@@ -313,3 +313,22 @@ def test_distillation_run_with_a_robustbench_teacher(tiny_recipe, tmp_path):
     )
     run = ad.train(recipe, tmp_path / "run")
     assert (run / "checkpoints" / "last.safetensors").exists()
+
+
+def test_check_files_finds_the_file_or_raises_what_load_would_without_building_the_model(tmp_path, monkeypatch):
+    loader = tiny_teacher(tmp_path)
+    with pytest.raises(CheckpointError) as by_load:
+        loader.load(num_classes=10, in_chans=3)
+    with pytest.raises(CheckpointError) as by_check:
+        loader.check_files()
+    assert str(by_check.value) == str(by_load.value) and "not found" in str(by_check.value)
+    _, state = reference_and_state(TINY_WRN)
+    save_robustbench_pt(layout_file(tmp_path, TINY), state)
+    with pytest.raises(CheckpointError, match="pickle file"):  # an untrusted .pt is refused as by load()
+        loader.check_files()
+    save_safetensors(layout_file(tmp_path, TINY, suffix=".safetensors"), state)
+    monkeypatch.setattr("advdistill_plugins.teachers.robustbench.build_from_table",
+                        lambda *a, **k: pytest.fail("check_files built the model"))
+    monkeypatch.setattr("advdistill_plugins.teachers.robustbench.read_state_dict",
+                        lambda *a, **k: pytest.fail("check_files read the weights"))
+    assert loader.check_files() is None

@@ -8,6 +8,7 @@ from safetensors.torch import load_file
 
 import advdistill as ad
 from advdistill.engine.checkpoint import read_metadata
+from advdistill_plugins.teachers.commands import sidecar_path
 from advdistill_plugins.teachers.robustbench import KNOWN
 
 
@@ -98,3 +99,45 @@ def test_teacher_command_is_contributed_by_the_plugin(cli_runner):
     assert any(i.name == "teacher" and i.kind == "command" for i in ad.list_components("command"))
     out = cli_runner("teacher", "--help").output
     assert "convert" in out and "list" in out
+
+
+def test_convert_reads_name_dataset_and_threat_model_from_a_robustbench_path(tmp_path, cli_runner, monkeypatch):
+    entry = KNOWN["cifar100", "Linf", "Chen2021LTD_WRN34_10"]
+    monkeypatch.setitem(KNOWN, ("cifar100", "Linf", entry.name),
+                        attrs.evolve(entry, model={**TINY_WRN, "sub_block1": True}))
+    state = random_state(ad.build("model", "wideresnet", depth=10, widen_factor=1, sub_block1=True)
+                         .build(num_classes=100, in_chans=3), seed=3)
+    src = save_robustbench_pt(layout_file(tmp_path, entry.name, dataset="cifar100"), state)
+    dst = src.with_suffix(".safetensors")
+    result = cli_runner("teacher", "convert", str(src), str(dst))  # no --arch, no --dataset
+    sidecar = json.loads(sidecar_path(dst).read_text())
+    assert sidecar["arch"] == entry.name and sidecar["dataset"] == "cifar100" and sidecar["num_classes"] == 100
+    assert f"wrote {tmp_path / 'cifar100' / 'Linf' / (entry.name + '.json')}" in result.output
+    assert all(torch.equal(load_file(str(dst))[k], state[k]) for k in state)
+
+
+def test_convert_without_arch_outside_the_layout_says_what_to_give(tmp_path, cli_runner):
+    src = save_robustbench_pt(tmp_path / "ckpt.pt", tiny_state())
+    out = cli_runner("teacher", "convert", str(src), str(tmp_path / "x.safetensors"), exit_code=2).output
+    assert "--arch is needed: 'ckpt' is not a RobustBench model known here" in out
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_a_wrong_dataset_is_named_with_the_right_one(tmp_path, cli_runner):
+    src = save_robustbench_pt(tmp_path / "ckpt.pt", tiny_state(num_classes=100))
+    out = cli_runner("teacher", "convert", str(src), str(tmp_path / "x.safetensors"), "--arch", "wideresnet",
+                     "--param", "depth=10", "--param", "widen_factor=1", "--dataset", "cifar10", exit_code=2).output
+    assert "Its classifier has 100 outputs, so it is a cifar100 model, not a cifar10 one (10 classes): " \
+           "pass --dataset cifar100." in out
+    assert "recipe" not in out
+
+
+def test_the_docs_and_help_name_the_sidecar_that_is_written(cli_runner):
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "models-and-teachers.md").read_text()
+    example = Path("models/cifar100/Linf/Wang2023Better_WRN-28-10.safetensors")
+    assert f"advdistill teacher convert models/cifar100/Linf/Wang2023Better_WRN-28-10.pt \\\n    {example}" in docs
+    assert f"`{sidecar_path(example)}`" in docs and "DST.json" not in docs
+    help_text = cli_runner("teacher", "convert", "--help").output
+    assert "DST.json" not in help_text and "NAME.safetensors -> NAME.json" in help_text

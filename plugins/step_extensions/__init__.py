@@ -1,0 +1,10 @@
+"""Step extensions: code acting inside the training step, between the attack and the update."""
+
+from advdistill import hookimpl
+
+
+@hookimpl
+def register_step_extensions(register):
+    register("awp", "advdistill_plugins.step_extensions.awp:AWP",
+             summary="adversarial weight perturbation (Wu et al. 2020): the update is taken at weights "
+                     "perturbed to raise the loss, then the perturbation is removed")
