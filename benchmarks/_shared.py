@@ -104,6 +104,15 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def timed(fn, device: torch.device) -> tuple[float, Any]:
+    """Wall-clock seconds of one call of ``fn()`` (CUDA synchronised at both ends) and its value."""
+    synchronize(device)
+    start = time.perf_counter()
+    value = fn()
+    synchronize(device)
+    return time.perf_counter() - start, value
+
+
 def time_block(step, n: int, device: torch.device) -> tuple[float, float]:
     """Wall-clock and process CPU seconds per call of ``step()`` over ``n`` calls.
 

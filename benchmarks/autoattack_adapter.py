@@ -27,9 +27,12 @@ import argparse
 import json
 import statistics
 import sys
-import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _shared import timed
 
 import advdistill as ad
 from advdistill.evaluation.context import EvalContext
@@ -92,16 +95,6 @@ def direct(model, x, y, args, params) -> float:
         aa.square.n_queries = args.n_queries
     _, y_adv = aa.run_standard_evaluation(x, y, batch_size=args.batch_size)
     return 100.0 * (y_adv == y).sum().item() / y.shape[0]
-
-
-def timed(fn, device: torch.device) -> tuple[float, float]:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    value = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start, value
 
 
 def main(argv: list[str] | None = None) -> int:

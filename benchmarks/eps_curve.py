@@ -25,10 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _shared import timed
 
 import advdistill as ad
 from advdistill.components import build_student, load_data
@@ -56,16 +58,6 @@ def from_scratch(ctx: EvalContext, radii: list[float], step: float) -> list[dict
         aa = ad.build("metric", "autoattack", eps=eps, key="autoattack", backend="pyautoattack").evaluate(ctx)
         curve.append({"eps": eps, **pgd, **aa})
     return curve
-
-
-def timed(fn, device: torch.device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    value = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start, value
 
 
 def main(argv: list[str] | None = None) -> int:
