@@ -31,7 +31,6 @@ def test_train_writes_the_run_directory(tiny_recipe, tmp_path):
 
 def test_resume_is_exact(tiny_recipe, tmp_path, monkeypatch):
     """Two epochs in one go == one epoch, a crash, and --resume (bitwise, on CPU)."""
-    from advdistill.engine.trainer import Trainer
 
     ad.train(tiny_recipe("teacher.toml"), tmp_path / "t")
     recipe = tiny_recipe(
@@ -44,18 +43,7 @@ def test_resume_is_exact(tiny_recipe, tmp_path, monkeypatch):
         data={**TINY_RECIPE["data"], "val_size": 16},
     )
     full = ad.train(recipe, tmp_path / "full")
-
-    original = Trainer.train_epoch
-
-    def crash_in_epoch_two(self, epoch):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, epoch)
-
-    monkeypatch.setattr(Trainer, "train_epoch", crash_in_epoch_two)
-    with pytest.raises(KeyboardInterrupt):
-        ad.train(recipe, tmp_path / "part")
-    monkeypatch.setattr(Trainer, "train_epoch", original)
+    _train_until_epoch_two(recipe, tmp_path / "part", monkeypatch)
     ad.train(recipe, tmp_path / "part", resume=True)
 
     for name in ("last", "best"):
@@ -167,12 +155,10 @@ def test_callbacks_cannot_read_the_test_split(tiny_recipe, tmp_path):
         trainer.state.data.test_x[:4]
 
 
-def _interrupted_run(tiny_recipe, tmp_path, monkeypatch, epochs=2):
-    """A run stopped (KeyboardInterrupt) at the start of epoch 2: its checkpoint holds epoch 1."""
+def _train_until_epoch_two(recipe, out, monkeypatch):
+    """Train ``recipe`` into ``out`` and stop it (KeyboardInterrupt) at the start of epoch 2."""
     from advdistill.engine.trainer import Trainer
 
-    recipe = tiny_recipe(train={"epochs": epochs, "batch_size": 16, "log_every": 2, "device": "cpu"},
-                         eval={"at_end": False})
     original = Trainer.train_epoch
 
     def crash_in_epoch_two(self, epoch):
@@ -182,8 +168,15 @@ def _interrupted_run(tiny_recipe, tmp_path, monkeypatch, epochs=2):
 
     monkeypatch.setattr(Trainer, "train_epoch", crash_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
-        ad.train(recipe, tmp_path / "part")
+        ad.train(recipe, out)
     monkeypatch.setattr(Trainer, "train_epoch", original)
+
+
+def _interrupted_run(tiny_recipe, tmp_path, monkeypatch, epochs=2):
+    """A run stopped (KeyboardInterrupt) at the start of epoch 2: its checkpoint holds epoch 1."""
+    recipe = tiny_recipe(train={"epochs": epochs, "batch_size": 16, "log_every": 2, "device": "cpu"},
+                         eval={"at_end": False})
+    _train_until_epoch_two(recipe, tmp_path / "part", monkeypatch)
     return recipe, tmp_path / "part"
 
 
