@@ -412,10 +412,24 @@ def component_config(
     ``name`` may be ``"base:variant"``: ``base`` is looked up and ``variant`` joins the parameters.
     """
     from advdistill.plugins import get_registry
-    from advdistill.registry import with_variant
 
     component = get_registry().get(kind, name)
-    return component, build_config(component, with_variant(name, params), where=where)
+    return component, validated_config(kind, name, params, where=where)
+
+
+def validated_config(
+    kind: str, name: str, params: Mapping[str, Any], *, where: str | Callable[[str | None], str]
+) -> Any:
+    """The validated config of the component registered as ``kind``/``name`` (see :func:`build_config`).
+
+    Only the config class is imported where the plugin declares it apart from the component, so
+    that resolving a recipe does not import torch.
+    """
+    from advdistill.plugins import get_registry
+    from advdistill.registry import with_variant
+
+    config_cls = get_registry().get_config(kind, name)
+    return build_config(config_cls, with_variant(name, params), where=where)
 
 
 def component_table(kind: str, example: str) -> Callable[[Any], dict[str, Any] | None]:
@@ -432,7 +446,7 @@ def component_table(kind: str, example: str) -> Callable[[Any], dict[str, Any] |
         if value is None:
             return None
         name, params = split_table(value, kind, example)
-        component_config(kind, name, params, where=f"{kind} {name!r}")
+        validated_config(kind, name, params, where=f"{kind} {name!r}")
         return dict(value)
 
     return convert

@@ -155,8 +155,9 @@ def collect(pm: pluggy.PluginManager) -> Registry:
                 package, version = dist.metadata["name"] or "", dist.version or ""
 
             def register(component: str, target: Any, *, summary: str | None = None, aliases: Sequence[str] = (),
-                         _kind: str = kind, _name: str = name, _package: str = package, _version: str = version):
-                spec = ComponentSpec(_kind, component, target, _name, _package, _version, summary)
+                         config: Any = None, _kind: str = kind, _name: str = name, _package: str = package,
+                         _version: str = version):
+                spec = ComponentSpec(_kind, component, target, _name, _package, _version, summary, config=config)
                 staged.append((_name, spec, tuple(aliases)))
 
             try:

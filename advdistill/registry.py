@@ -10,6 +10,7 @@ import importlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+import attrs
 from attrs import define, field
 
 from advdistill.errors import PluginError, UnknownComponentError, did_you_mean
@@ -49,7 +50,8 @@ class Register(Protocol):
     """The callable each registration hook receives."""
 
     def __call__(
-        self, name: str, target: Any, *, summary: str | None = None, aliases: Sequence[str] = ()
+        self, name: str, target: Any, *, summary: str | None = None, aliases: Sequence[str] = (),
+        config: Any = None,
     ) -> None: ...
 
 
@@ -92,26 +94,47 @@ class ComponentSpec:
     version: str = ""
     summary: str | None = None
     alias_of: str | None = None
+    #: the component's config class (or "module:attribute"); False: it takes no parameters;
+    #: None: read ``Config`` from the component itself (which imports the component's module)
+    config: Any = None
     _loaded: Any = field(default=None, init=False, repr=False)
+    _loaded_config: Any = field(default=None, init=False, repr=False)
 
     def load(self) -> Any:
         """Import (once) and return the component object."""
         if self._loaded is None:
-            target = self.target
-            if isinstance(target, str):
-                module_name, _, attribute = target.partition(":")
-                try:
-                    obj = importlib.import_module(module_name)
-                    for part in filter(None, attribute.split(".")):
-                        obj = getattr(obj, part)
-                except (ImportError, AttributeError) as exc:
-                    raise PluginError(
-                        f"{self.kind} {self.name!r} from plugin {self.plugin!r} could not be "
-                        f"imported from {target!r}: {exc}"
-                    ) from exc
-                target = obj
-            self._loaded = target
+            self._loaded = self._import(self.target)
         return self._loaded
+
+    def load_config(self) -> type | None:
+        """The component's config class (None: it takes no parameters).
+
+        A declared ``config`` is imported on its own: resolving a recipe then needs only the
+        config modules, not the components' (which import torch).
+        """
+        if self.config is None:
+            component = self.load()
+            return component if attrs.has(component) else getattr(component, "Config", None)
+        if self.config is False:
+            return None
+        if self._loaded_config is None:
+            self._loaded_config = self._import(self.config)
+        return self._loaded_config
+
+    def _import(self, target: Any) -> Any:
+        if not isinstance(target, str):
+            return target
+        module_name, _, attribute = target.partition(":")
+        try:
+            obj = importlib.import_module(module_name)
+            for part in filter(None, attribute.split(".")):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(
+                f"{self.kind} {self.name!r} from plugin {self.plugin!r} could not be "
+                f"imported from {target!r}: {exc}"
+            ) from exc
+        return obj
 
     def info(self, status: str = "ok") -> ComponentInfo:
         summary = self.summary
@@ -146,10 +169,11 @@ class Registry:
         """The ``register`` callable handed to one plugin's hook for one kind."""
 
         def register(
-            name: str, target: Any, *, summary: str | None = None, aliases: Sequence[str] = ()
+            name: str, target: Any, *, summary: str | None = None, aliases: Sequence[str] = (),
+            config: Any = None,
         ) -> None:
             self.add(
-                ComponentSpec(kind, name, target, plugin, package, version, summary),
+                ComponentSpec(kind, name, target, plugin, package, version, summary, config=config),
                 aliases=aliases,
             )
 
@@ -176,7 +200,7 @@ class Registry:
                     raise PluginError(_conflict_message(spec.kind, key, [existing, spec]))
         specs = [spec] + [
             ComponentSpec(spec.kind, alias, spec.target, spec.plugin, spec.package, spec.version,
-                          spec.summary, alias_of=spec.name)
+                          spec.summary, alias_of=spec.name, config=spec.config)
             for alias in aliases
         ]
         for item in specs:
@@ -225,6 +249,10 @@ class Registry:
     def get(self, kind: str, name: str) -> Any:
         """The (imported) component object registered as ``name``."""
         return self.spec(kind, name).load()
+
+    def get_config(self, kind: str, name: str) -> type | None:
+        """The config class of the component registered as ``name`` (None: it takes no parameters)."""
+        return self.spec(kind, name).load_config()
 
     def infos(self, kind: str | None = None) -> Iterator[ComponentInfo]:
         for k in [kind] if kind else list(KINDS):

@@ -47,6 +47,46 @@ def test_lazy_target_import_error_is_clear():
         registry.get("attack", "broken")
 
 
+def test_declared_config_is_imported_without_the_component(tmp_path, monkeypatch):
+    # resolving a recipe needs the config class only: a declared one must not import the component
+    (tmp_path / "cfg_only_configs.py").write_text(
+        "import attrs\n@attrs.define\nclass PConfig:\n    eps: float = 0.5\n")
+    (tmp_path / "cfg_only_component.py").write_text("raise ImportError('component imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry()
+    registry.add(ComponentSpec("attack", "p", "cfg_only_component:P", plugin="x", config="cfg_only_configs:PConfig"))
+    config_cls = registry.get_config("attack", "p")
+    assert config_cls.__name__ == "PConfig" and config_cls().eps == 0.5
+    assert "cfg_only_component" not in sys.modules
+    with pytest.raises(PluginError, match="component imported"):
+        registry.get("attack", "p")
+
+
+def test_config_false_takes_no_parameters_and_none_reads_the_component():
+    import attrs
+
+    @attrs.define
+    class OwnConfig:
+        k: int = 1
+
+    class WithConfig:
+        Config = OwnConfig
+
+    registry = Registry()
+    registry.add(ComponentSpec("metric", "none", "no_such_module:X", plugin="p", config=False), aliases=["nil"])
+    registry.add(ComponentSpec("metric", "own", WithConfig, plugin="p"))
+    assert registry.get_config("metric", "none") is None
+    assert registry.get_config("metric", "nil") is None, "an alias shares its component's config"
+    assert registry.get_config("metric", "own") is OwnConfig
+
+
+def test_a_broken_config_target_is_a_plugin_error():
+    registry = Registry()
+    registry.add(ComponentSpec("attack", "b", object(), plugin="p", config="no_such_module:Config"))
+    with pytest.raises(PluginError, match="could not be imported from 'no_such_module:Config'"):
+        registry.get_config("attack", "b")
+
+
 def test_builtin_components_are_registered_through_entry_points():
     from advdistill.plugins import make_plugin_manager
 

@@ -17,7 +17,6 @@ from advdistill.config import (
     as_float,
     as_float_tuple,
     build_config,
-    component_config,
     config_to_dict,
     each,
     in_range,
@@ -26,6 +25,7 @@ from advdistill.config import (
     optional,
     scheduled,
     valid_seed,
+    validated_config,
 )
 from advdistill.errors import PluginError, RecipeError, did_you_mean
 from advdistill.recipe.loading import Provenance
@@ -388,7 +388,7 @@ def _component(
             f"Run `advdistill plugins` to list all {kind}s.{registry.failure_note()}"
         )
     try:
-        _, config = component_config(kind, name, params, where=lambda key: locate(*section, *filter(None, [key])))
+        config = validated_config(kind, name, params, where=lambda key: locate(*section, *filter(None, [key])))
     except PluginError as exc:  # two plugins register the name, or its module cannot be imported
         raise RecipeError(f"{locate(*section, 'kind')}: {exc}") from None
     return ComponentRef(".".join(section), kind, name, config)
