@@ -130,10 +130,14 @@ class PublishedAccuracy:
 
     clean: float
     autoattack: float | None = None
-    #: PGD-20 (Linf 8/255, step 2/255), when a source reports it
+    #: PGD-20 (step ε/4), when a source reports it
     pgd20: float | None = None
     #: the citation / URL of the numbers
     source: str = ""
+    #: the threat model of the robust numbers (AutoAttack, PGD-20): norm ("linf", "l2", "l1") and ε;
+    #: None: not an Lp ball (they are compared with no audit attack)
+    norm: str | None = "linf"
+    eps: float | None = 8 / 255
 
 
 class TeacherLoader(Component, abc.ABC):

@@ -13,6 +13,10 @@ Two rules, both from the binomial standard error of an accuracy measured on N im
   19 % for 10 classes, 10.9 % for 100): refused when ``acc < f − 3·sqrt(f(1 − f)/N)``. On a
   handful of images nothing is refused: they cannot tell.
 
+The robust accuracy is measured at the run's threat model (the recipe's ``[attack]`` norm and ε)
+when the audit comes from a recipe, else at the published numbers' (RobustBench: Linf 8/255, L2
+0.5); it is compared with the published robust numbers only when both are at the same ε.
+
 The images are the first N of the *test* split: the teachers were trained on the whole training
 set (RobustBench's too), so a held-out part of it would flatter them; auditing the teacher on test
 images selects nothing about the student.
@@ -31,11 +35,12 @@ from torch import Tensor, nn
 from advdistill.components import build
 from advdistill.errors import CheckpointError, RecipeError
 from advdistill.evaluation.runner import run_metrics
+from advdistill.evaluation.threat import FROM_DEFAULT, PAPER_EPS, ThreatModel, resolve_threat
 from advdistill.interfaces import PublishedAccuracy
 
 #: the quick robust attacks: label -> (metric kind, its parameters, report key)
 ATTACKS: dict[str, tuple[str, dict[str, Any], str]] = {
-    "pgd20": ("pgd", {"steps": 20}, "pgd20"),
+    "pgd20": ("pgd", {"steps": 20, "key": "pgd20"}, "pgd20"),
     "apgd-ce": ("autoattack", {"version": "custom", "attacks": ["apgd-ce"], "key": "apgd_ce"}, "apgd_ce"),
 }
 #: the cheap audit ``train`` runs: clean accuracy on this many test images, PGD-20 on the first ROBUST_N
@@ -79,6 +84,8 @@ class TeacherAudit:
     robust_n: int = 0
     attack: str | None = None
     robust: float | None = None
+    #: the threat model of ``robust``: {"norm", "eps", "source"}
+    threat: dict[str, Any] | None = None
     published: PublishedAccuracy | None = None
     tolerance: float | None = None
     chance_limit: float = 0.0
@@ -91,6 +98,12 @@ class TeacherAudit:
         out = asdict(self, recurse=True)
         out["warnings"] = list(self.warnings)
         return {"event": "teacher_audit", **out}
+
+    def threat_differs_from_published(self) -> bool:
+        """The robust accuracy was measured at another threat model than the published numbers."""
+        published = published_threat(self.published)
+        return self.threat is None or published is None or not published.same(
+            ThreatModel(self.threat["norm"], float(self.threat["eps"])))
 
     def message(self) -> str:
         """Why the teacher is refused (empty when ``status`` is "ok")."""
@@ -108,11 +121,18 @@ class TeacherAudit:
         return ""
 
 
-def _robust_metric(attack: str) -> Any:
+def _robust_metric(attack: str, threat: ThreatModel) -> Any:
     if attack not in ATTACKS:
         raise RecipeError(f"unknown audit attack {attack!r}; valid: {', '.join(ATTACKS)}")
     kind, params, _ = ATTACKS[attack]
-    return build("metric", kind, **params)
+    return build("metric", kind, **params, norm=threat.norm, eps=threat.eps)
+
+
+def published_threat(published: PublishedAccuracy | None) -> ThreatModel | None:
+    """The threat model of the published robust numbers (None: unknown or not an Lp ball)."""
+    if published is None or published.norm is None or published.eps is None:
+        return None
+    return ThreatModel(published.norm, float(published.eps), "published")
 
 
 def audit_teacher(
@@ -127,6 +147,7 @@ def audit_teacher(
     n: int = TRAIN_N,
     robust_n: int | None = None,
     attack: str | None = "pgd20",
+    threat: ThreatModel | None = None,
     device: torch.device | str = "cpu",
     batch_size: int = 256,
     seed: int = 0,
@@ -134,9 +155,12 @@ def audit_teacher(
 ) -> TeacherAudit:
     """Measure ``teacher`` on the first ``n`` test ``images`` (uint8) and compare with ``published``.
 
-    ``attack`` ("pgd20", "apgd-ce" or None) runs on the first ``robust_n`` (default ``n``) images.
+    ``attack`` ("pgd20", "apgd-ce" or None) runs on the first ``robust_n`` (default ``n``) images
+    at ``threat`` (default: the published numbers' threat model, else Linf 8/255); its accuracy
+    is compared with the published robust numbers only when both were measured at the same ε.
     The global RNG is left as it was (the attacks draw from their own seeded generators).
     """
+    threat = threat or published_threat(published) or ThreatModel("linf", PAPER_EPS["linf"], FROM_DEFAULT)
     device = torch.device(device)
     n = min(n, int(images.shape[0]))
     robust_n = n if robust_n is None else min(robust_n, n)
@@ -147,7 +171,7 @@ def audit_teacher(
     clean = values["clean"]
     robust = None
     if attack is not None and robust_n > 0:
-        metric, key = _robust_metric(attack), ATTACKS[attack][2]
+        metric, key = _robust_metric(attack, threat), ATTACKS[attack][2]
         values, errors, _ = run_metrics(teacher, images[:robust_n], labels[:robust_n], {key: metric}, **common)
         if errors:
             raise CheckpointError(f"could not attack the teacher {name} with {attack}: {errors[key]}")
@@ -159,18 +183,20 @@ def audit_teacher(
         status = "near_chance"
     elif published is not None and clean < published.clean - tolerance:
         status = "below_published"
-    warnings = _robust_warnings(attack, robust, robust_n, published, int(images.shape[0]))
+    warnings = _robust_warnings(attack, robust, robust_n, published, int(images.shape[0]), threat)
     return TeacherAudit(name=name, dataset=dataset, num_classes=num_classes, n=n, clean=clean,
                         robust_n=robust_n if robust is not None else 0, attack=attack if robust is not None else None,
-                        robust=robust, published=published, tolerance=tolerance, chance_limit=limit, status=status,
+                        robust=robust, threat=threat.to_json() if robust is not None else None,
+                        published=published, tolerance=tolerance, chance_limit=limit, status=status,
                         warnings=warnings)
 
 
 def _robust_warnings(attack: str | None, robust: float | None, n: int, published: PublishedAccuracy | None,
-                     population: int) -> list[str]:
+                     population: int, threat: ThreatModel) -> list[str]:
     """A robust accuracy clearly below its published reference (same rule as the clean one) is worth a look:
-    PGD-20 against the published PGD-20, APGD-CE against AutoAttack (which APGD-CE alone cannot undercut)."""
-    if robust is None or published is None:
+    PGD-20 against the published PGD-20, APGD-CE against AutoAttack (which APGD-CE alone cannot undercut).
+    Numbers measured at another threat model than the published ones are not compared."""
+    if robust is None or published is None or not threat.same(published_threat(published)):
         return []
     reference, label = (published.pgd20, "PGD-20") if attack == "pgd20" else (published.autoattack, "AutoAttack")
     if reference is None:
@@ -195,8 +221,8 @@ def audit_for_training(recipe: Any, teacher: nn.Module, splits: Any, device: tor
     audit = audit_teacher(
         teacher, splits.test_x, splits.test_y, num_classes=splits.info.num_classes,
         name=_teacher_name(recipe.teacher.to_json()), dataset=splits.info.name, published=published,
-        n=TRAIN_N, robust_n=TRAIN_ROBUST_N, attack="pgd20", device=device, batch_size=recipe.eval.batch_size,
-        seed=recipe.eval.seed,
+        n=TRAIN_N, robust_n=TRAIN_ROBUST_N, attack="pgd20", threat=resolve_threat(recipe), device=device,
+        batch_size=recipe.eval.batch_size, seed=recipe.eval.seed,
     )
     if audit.status != "ok":
         raise CheckpointError(

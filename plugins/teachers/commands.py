@@ -14,6 +14,7 @@ from advdistill.errors import CheckpointError, PluginError, RecipeError, did_you
 from advdistill_plugins.teachers.robustbench import (
     DATASET_CLASSES,
     KNOWN,
+    ROBUSTBENCH_THREATS,
     THREAT_MODELS,
     KnownTeacher,
     known_names,
@@ -251,14 +252,17 @@ def list_teachers(model_dir: str, dataset: str | None, as_json: bool) -> None:
 @click.option("-n", "n", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Audit on the first N test images.")
 @click.option("--attack", type=click.Choice(["pgd20", "apgd-ce", "none"]), default="pgd20", show_default=True,
-              help="The quick robust accuracy: PGD-20 (Linf 8/255, step 2/255) or APGD-CE (AutoAttack's first attack).")
+              help="The quick robust accuracy: PGD-20 (step ε/4) or APGD-CE (AutoAttack's first attack), at the "
+                   "recipe's threat model ([attack] norm and ε) or, with --name, RobustBench's (Linf 8/255, L2 0.5).")
+@click.option("--eps", default=None, metavar="EPS",
+              help="The attack's radius instead (a number or a fraction such as 8/255), at the same norm.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("overrides", "--set", multiple=True, metavar="KEY=VALUE", help="Override a value of RECIPE.")
 @click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON.")
 def audit(
     recipe: Path | None, name: str | None, dataset: str | None, threat_model: str, model_dir: str | None,
-    trust_pickle: bool, data_root: str, n: int, attack: str, device: str, batch_size: int,
+    trust_pickle: bool, data_root: str, n: int, attack: str, eps: str | None, device: str, batch_size: int,
     overrides: tuple[str, ...], as_json: bool,
 ) -> None:
     """Check a teacher: clean and quick robust accuracy on N test images beside its published numbers.
@@ -269,7 +273,9 @@ def audit(
     """
     from advdistill import load_recipe
     from advdistill.components import build, build_from_table, build_teacher, load_data
+    from advdistill.config import as_float
     from advdistill.evaluation.teacher_audit import audit_teacher
+    from advdistill.evaluation.threat import FROM_METRIC, ThreatModel, resolve_threat
     from advdistill.torch_utils import resolve_device
 
     if (recipe is None) == (name is None):
@@ -285,18 +291,32 @@ def audit(
         splits = load_data(resolved)
         model = build_teacher(resolved, splits.info)
         loader, label = resolved.teacher.build(), str(resolved.teacher.to_json().get("name") or recipe)
+        threat = resolve_threat(resolved)
     else:
         dataset = dataset or "cifar10"
         table = {"kind": "robustbench", "name": name, "dataset": dataset, "threat_model": threat_model,
                  "model_dir": model_dir or "models", "trust_pickle": trust_pickle}
         loader, label = build_from_table("teacher", table), name
+        if threat_model not in ROBUSTBENCH_THREATS and attack != "none":
+            raise click.UsageError(f"the {threat_model} threat model is not a norm ball: audit it with --attack none")
         splits = build("dataset", dataset, root=data_root).load()
         model = loader.load(num_classes=splits.info.num_classes, in_chans=splits.info.in_chans)
+        threat = ThreatModel(*ROBUSTBENCH_THREATS.get(threat_model, ("linf", 8 / 255)), "RobustBench")
+    if eps is not None:
+        try:
+            radius = as_float(eps)
+        except (TypeError, ValueError) as exc:
+            raise click.BadParameter(f"expected a number or a fraction such as 8/255: {exc}", param_hint="--eps") \
+                from None
+        if not radius > 0:
+            raise click.BadParameter(f"expected a radius > 0, got {eps}", param_hint="--eps")
+        threat = ThreatModel(threat.norm, radius, FROM_METRIC)
     dev = resolve_device(device)
     result = audit_teacher(
         model.to(dev), splits.test_x, splits.test_y, num_classes=splits.info.num_classes, name=label,
         dataset=splits.info.name, published=loader.published_accuracy(), n=n,
-        attack=None if attack == "none" else attack, device=dev, batch_size=batch_size, show_progress=True,
+        attack=None if attack == "none" else attack, threat=threat, device=dev, batch_size=batch_size,
+        show_progress=True,
     )
     if as_json:
         click.echo(json.dumps(result.record(), indent=2))
@@ -307,6 +327,8 @@ def audit(
 
 
 def _audit_text(result: Any, device: Any) -> str:
+    from advdistill.evaluation.threat import threat_text
+
     pub = result.published
     lines = [f"teacher {result.name} on the first {result.n} test images of {result.dataset} ({device}):"]
     verdict = {"ok": "ok", "near_chance": "NEAR CHANCE", "below_published": "BELOW PUBLISHED"}[result.status]
@@ -320,8 +342,12 @@ def _audit_text(result: Any, device: Any) -> str:
         shown = {"pgd20": "PGD-20", "apgd-ce": "APGD-CE"}[result.attack]
         refs = [f"{label} {value:.2f} %" for label, value in
                 (("PGD-20", pub and pub.pgd20), ("AutoAttack", pub and pub.autoattack)) if value is not None]
-        lines.append(f"  {shown:<10}  {result.robust:6.2f} %   on {result.robust_n} images"
-                     + (f"; published {', '.join(refs)}" if refs else ""))
+        threat = threat_text(result.threat["norm"], result.threat["eps"])
+        compared = refs and not result.threat_differs_from_published()
+        lines.append(f"  {shown:<10}  {result.robust:6.2f} %   at {threat}, on {result.robust_n} images"
+                     + (f"; published {', '.join(refs)}" if compared else "")
+                     + (f"; published numbers are at {threat_text(pub.norm, pub.eps)}: not compared"
+                        if refs and not compared else ""))
     lines += [f"  warning: {w}" for w in result.warnings]
     if pub is not None and pub.source:
         lines.append(f"  source: {pub.source}")

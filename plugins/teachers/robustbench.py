@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100}
 THREAT_MODELS = ("Linf", "L2", "corruptions")
+#: the norm ball of each RobustBench Lp threat model, at which its leaderboard numbers are measured
+ROBUSTBENCH_THREATS: dict[str, tuple[str, float]] = {"Linf": ("linf", 8 / 255), "L2": ("l2", 0.5)}
 
 
 @define(frozen=True)
@@ -66,8 +68,9 @@ class KnownTeacher:
         if self.leaderboard is None and self.paper is None:
             return None
         clean, autoattack = self.leaderboard or (self.paper[0], self.paper[2])
+        norm, eps = ROBUSTBENCH_THREATS.get(self.threat_model, (None, None))
         return PublishedAccuracy(clean=clean, autoattack=autoattack, pgd20=self.paper[1] if self.paper else None,
-                                 source=self.source)
+                                 source=self.source, norm=norm, eps=eps)
 
 
 def _known(*entries: KnownTeacher) -> dict[tuple[str, str, str], KnownTeacher]:

@@ -15,9 +15,9 @@ from advdistill.evaluation.teacher_audit import TRAIN_N, TRAIN_ROBUST_N
 TEACHER_ARCH = {"kind": "small_cnn", "widths": [4], "hidden": 8}
 
 
-def distill(tiny_recipe, teacher_path, **tables):
+def distill(tiny_recipe, teacher_path, eps=8 / 255, **tables):
     return tiny_recipe(
-        "student.toml", objective={"kind": "rslad"}, attack={"kind": "rslad_kl", "steps": 2},
+        "student.toml", objective={"kind": "rslad"}, attack={"kind": "rslad_kl", "steps": 2, "eps": eps},
         teacher={"kind": "checkpoint", "path": str(teacher_path), "model": TEACHER_ARCH}, **tables,
     )
 
@@ -34,8 +34,10 @@ def records(run):
 
 
 def test_the_audit_record_opens_metrics_jsonl(tiny_recipe, trained_teacher, tmp_path):
-    run = ad.train(distill(tiny_recipe, trained_teacher), tmp_path / "student")
+    run = ad.train(distill(tiny_recipe, trained_teacher, eps=0.1), tmp_path / "student")
     audit = records(run)[0]
+    # attacked at the run's threat model, not at a default radius
+    assert audit["threat"] == {"norm": "linf", "eps": 0.1, "source": "[attack]"}
     assert audit["event"] == "teacher_audit" and audit["status"] == "ok"
     assert audit["name"] == str(trained_teacher) and audit["dataset"] == "synthetic"
     assert audit["n"] == min(TRAIN_N, 32) and audit["robust_n"] == min(TRAIN_ROBUST_N, 32)

@@ -14,6 +14,7 @@ from advdistill.evaluation.teacher_audit import (
     chance_limit,
     clean_tolerance,
 )
+from advdistill.evaluation.threat import ThreatModel
 from advdistill.interfaces import PublishedAccuracy
 
 
@@ -101,6 +102,37 @@ def test_robust_accuracy_and_its_record(tiny_teacher, batch):
     assert record["event"] == "teacher_audit" and record["published"]["pgd20"] == 99.0
     assert record["clean"] == audit.clean and record["warnings"] == list(audit.warnings)
     assert TeacherAudit(**{k: v for k, v in record.items() if k not in ("event", "published")}).clean == audit.clean
+
+
+def test_the_robust_accuracy_is_measured_at_the_threat_model_given(tiny_teacher, batch):
+    # a radius of 1e-6 cannot change a prediction: robust = clean; a radius of 1 (the whole
+    # image box) breaks every image of this tiny network
+    x, y = batch
+    images = (x * 255).round().to(torch.uint8)
+    for attack in ("pgd20", "apgd-ce"):
+        tiny = audit_teacher(tiny_teacher, images, y, num_classes=4, attack=attack,
+                             threat=ThreatModel("linf", 1e-6, "[attack]"))
+        assert tiny.robust == pytest.approx(tiny.clean)
+        assert tiny.threat == {"norm": "linf", "eps": 1e-6, "source": "[attack]"}
+        whole = audit_teacher(tiny_teacher, images, y, num_classes=4, attack=attack,
+                              threat=ThreatModel("linf", 1.0, "[attack]"))
+        assert whole.robust == 0.0 and whole.threat["eps"] == 1.0
+
+
+def test_published_robust_numbers_are_compared_only_at_their_threat_model(tiny_teacher, batch):
+    x, y = batch
+    images = (x * 255).round().to(torch.uint8)
+    published = PublishedAccuracy(clean=10.0, autoattack=5.0, pgd20=99.0, source="s")  # Linf 8/255
+    default = audit_teacher(tiny_teacher, images, y, num_classes=4, attack="pgd20", published=published)
+    assert default.threat == {"norm": "linf", "eps": 8 / 255, "source": "published"}
+    assert default.warnings and not default.threat_differs_from_published()
+    other = audit_teacher(tiny_teacher, images, y, num_classes=4, attack="pgd20", published=published,
+                          threat=ThreatModel("linf", 0.3, "[attack]"))
+    assert other.warnings == () and other.threat_differs_from_published()
+    l2 = PublishedAccuracy(clean=10.0, pgd20=99.0, norm="l2", eps=0.5)
+    assert audit_teacher(tiny_teacher, images, y, num_classes=4, published=l2).threat["norm"] == "l2"
+    nothing = audit_teacher(tiny_teacher, images, y, num_classes=4)
+    assert nothing.threat == {"norm": "linf", "eps": 8 / 255, "source": "default"}
 
 
 def test_apgd_ce_runs_through_the_autoattack_metric(tiny_teacher, batch):

@@ -86,7 +86,7 @@ def test_a_right_teacher_passes(known, cli_runner):
     assert "on the first 100 test images of cifar10" in result.output
     assert f"published {accuracy:.2f} %, tolerance" in result.output and "   ok" in result.output
     assert "source: fabricated for this test" in result.output
-    assert "PGD-20" in result.output and "on 100 images" in result.output
+    assert "PGD-20" in result.output and "at Linf ε = 8/255, on 100 images" in result.output
 
 
 def test_a_wrongly_normalized_teacher_fails_naming_the_cause(known, cli_runner):
@@ -123,6 +123,25 @@ def test_audit_of_a_recipe_teacher_as_json(known, cli_runner, tmp_path):
     assert record["event"] == "teacher_audit" and record["name"] == RIGHT and record["n"] == 100
     assert record["status"] == "ok" and record["published"]["clean"] == pytest.approx(accuracy)
     assert record["robust"] is None and record["dataset"] == "synthetic"
+
+
+def test_the_audit_attacks_at_the_recipe_threat_model_or_eps(known, cli_runner, tmp_path):
+    from advdistill.testing import to_toml
+
+    root, _ = known
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(to_toml({
+        "schema": 1, "data": DATA, "student": {"kind": "small_cnn", "widths": [4], "hidden": 8},
+        "attack": {"kind": "pgd", "eps": 0.05},
+        "teacher": {"kind": "robustbench", "name": RIGHT, "dataset": "cifar10", "model_dir": str(root / "models")},
+    }))
+    args = ("teacher", "audit", str(recipe), "-n", "20", "--device", "cpu")
+    record = json.loads(cli_runner(*args, "--json").output)
+    assert record["threat"] == {"norm": "linf", "eps": 0.05, "source": "[attack]"}
+    assert "not compared" in cli_runner(*args).output  # the published numbers are at 8/255
+    record = json.loads(cli_runner(*args, "--eps", "8/255", "--json").output)
+    assert record["threat"] == {"norm": "linf", "eps": pytest.approx(8 / 255), "source": "metric"}
+    assert "--eps" in cli_runner(*args, "--eps", "0", exit_code=2).output
 
 
 def test_recipe_or_name(cli_runner, tmp_path):
