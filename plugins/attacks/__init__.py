@@ -4,10 +4,12 @@ objective in ``advdistill_plugins.methods``."""
 
 from advdistill import hookimpl
 
+_CONFIG = "advdistill_plugins.attacks.config"
+
 
 @hookimpl
 def register_attacks(register):
-    register("pgd", "advdistill_plugins.attacks.pgd:PGD",
+    register("pgd", "advdistill_plugins.attacks.pgd:PGD", config=f"{_CONFIG}:PGDConfig",
              summary="PGD on the student's cross-entropy (Madry et al.); Linf, L2 or L1")
-    register("vmi_fgsm", "advdistill_plugins.attacks.vmi_fgsm:VMIFGSM",
+    register("vmi_fgsm", "advdistill_plugins.attacks.vmi_fgsm:VMIFGSM", config=f"{_CONFIG}:VMIFGSMConfig",
              summary="VMI-FGSM (variance-tuned momentum FGSM, Linf 16/255): for transfer attacks")

@@ -10,46 +10,14 @@ import abc
 from typing import Any
 
 import torch
-from attrs import define, field
-from attrs.validators import instance_of
 from torch import Tensor, nn
 
-from advdistill.config import as_float, in_range, integer, one_of, valid_seed
 from advdistill.interfaces import Attack
 from advdistill.torch_utils import no_param_grad
+from advdistill_plugins.attacks.config import IterativeConfig
 
-
-@define(frozen=True, kw_only=True)
-class IterativeConfig:
-    """Parameters every iterative attack shares (defaults: the paper's PGD, ε 8/255, step 2/255)."""
-
-    #: radius of the threat model's ball, in pixel units ([0, 1] images)
-    eps: float = field(default=8 / 255, converter=as_float, validator=in_range(0.0))
-    #: ascent step size (Linf: of the sign step; L2/L1: of the normalised step)
-    step_size: float = field(default=2 / 255, converter=as_float, validator=in_range(0.0))
-    #: ascent steps (0: the random start, projected)
-    steps: int = field(default=10, validator=integer(0))
-    #: the threat model's norm
-    norm: str = field(default="linf", validator=one_of("linf", "l2", "l1"))
-    #: "uniform": x + U(−ε, ε) (Madry); "normal": x + std·N(0, 1) (TRADES/RSLAD/AdaAD); "none": x
-    start: str = field(default="uniform", validator=one_of("uniform", "normal", "none"))
-    #: standard deviation of the "normal" start
-    start_std: float = field(default=0.001, converter=as_float, validator=in_range(0.0, 1.0))
-    #: clamp the random start to [0, 1] (some official codes do not; every step clamps anyway)
-    clamp_start: bool = field(default=True, validator=instance_of(bool))
-    #: seed of the private generator used when the caller passes none (evaluation)
-    seed: int = field(default=0, validator=valid_seed)
-    #: ε warm-up: during training, ε and the step size grow linearly (per step) from 0 to their
-    #: values over this many epochs; outside training (no step context) the full ε is used
-    warmup_epochs: float = field(default=0.0, converter=as_float, validator=in_range(0.0))
-
-
-@define(frozen=True, kw_only=True)
-class NormalStartConfig(IterativeConfig):
-    """The TRADES-family start: ``x + 0.001·N(0, 1)``, not clamped (TRADES, MART, RSLAD, AdaAD codes)."""
-
-    start: str = field(default="normal", validator=one_of("uniform", "normal", "none"))
-    clamp_start: bool = field(default=False, validator=instance_of(bool))
+# re-exported: the methods' inner maximizations and other plugins import it from here (docs/plugins.md)
+from advdistill_plugins.attacks.config import NormalStartConfig as NormalStartConfig
 
 
 def project(x_adv: Tensor, x: Tensor, eps: float, norm: str) -> Tensor:

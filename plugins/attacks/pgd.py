@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from attrs import define, field
 
-from advdistill.config import one_of
-from advdistill_plugins.attacks.base import IterativeAttack, IterativeConfig
-
-
-@define(frozen=True, kw_only=True)
-class PGDConfig(IterativeConfig):
-    #: "sum": each example ascends its own CE; "mean": CE averaged over the batch, as the IGDM
-    #: authors' ARD scripts (the direction is the same: only the gradient's scale changes by 1/B)
-    reduction: str = field(default="sum", validator=one_of("sum", "mean"))
+from advdistill_plugins.attacks.base import IterativeAttack
+from advdistill_plugins.attacks.config import PGDConfig
 
 
 class PGD(IterativeAttack):

@@ -3,37 +3,12 @@
 from __future__ import annotations
 
 import torch
-from attrs import define, field
 from torch import Tensor, nn
 
-from advdistill.config import as_float, in_range, integer, optional, optional_float, positive_or_none, valid_seed
 from advdistill.interfaces import Attack
 from advdistill.losses import input_gradient
 from advdistill.torch_utils import no_param_grad
-
-
-@define(frozen=True, kw_only=True)
-class VMIFGSMConfig:
-    """VMI-FGSM (Wang & He, CVPR 2021) with the official code's defaults (JHL-HUST/VT)."""
-
-    #: Linf radius of the perturbation (the paper's transfer attack: 16/255)
-    eps: float = field(default=16 / 255, converter=as_float, validator=in_range(0.0, 1.0, low_open=True))
-    #: iterations (each: one gradient at x_adv plus N at its neighbours)
-    steps: int = field(default=10, validator=integer(1))
-    #: None: eps / steps, as the official code
-    step_size: float | None = field(
-        default=None, converter=optional_float, validator=positive_or_none
-    )
-    #: momentum decay μ
-    decay: float = field(default=1.0, converter=as_float, validator=in_range(0.0))
-    #: N, the neighbours sampled per step for the gradient variance
-    n_neighbors: int = field(default=20, validator=integer(1))
-    #: neighbours are x_adv + U[−β·eps, β·eps]
-    beta: float = field(default=1.5, converter=as_float, validator=in_range(0.0))
-    #: neighbours per forward/backward pass (memory vs speed); all N by default
-    neighbors_per_pass: int | None = field(default=None, validator=optional(integer(1)))
-    #: seed of the private generator used when the caller passes none
-    seed: int = field(default=0, validator=valid_seed)
+from advdistill_plugins.attacks.config import VMIFGSMConfig
 
 
 class VMIFGSM(Attack):

@@ -2,8 +2,10 @@
 
 from advdistill import hookimpl
 
+_CONFIG = "advdistill_plugins.auxiliary.config"
+
 
 @hookimpl
 def register_aux(register):
-    register("igdm", "advdistill_plugins.auxiliary.igdm:IGDM",
+    register("igdm", "advdistill_plugins.auxiliary.igdm:IGDM", config=f"{_CONFIG}:IGDMConfig",
              summary="IGDM: T(α)·D(f_S(x+βδ) − f_S(x−γδ), f_T(x+βδ) − f_T(x−γδ))")

@@ -25,28 +25,13 @@ import copy
 from typing import Any
 
 import torch
-from attrs import define, field
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
-from advdistill.config import as_float, in_range, integer, one_of
 from advdistill.interfaces import Callback
+from advdistill_plugins.callbacks.config import EMAConfig
 
 #: the name of the averaged weights: checkpoints/ema.safetensors, RunState.models["ema"], eval keys ema/...
 NAME = "ema"
-
-
-@define(frozen=True, kw_only=True)
-class EMAConfig:
-    #: the decay of each update: average ← decay · average + (1 − decay) · weights
-    decay: float = field(default=0.999, converter=as_float, validator=in_range(0.0, 1.0, high_open=True))
-    #: update the average every this many optimizer steps (the decay is per update)
-    every: int = field(default=1, validator=integer(1))
-    #: the decay of the first updates, after n updates: "count" min(decay, (1 + n) / (10 + n)),
-    #: "power" min(decay, 1 − (1 + n)^−warmup_power) (timm's ModelEmaV3), "none" decay from the start;
-    #: the first update copies the weights in every case
-    warmup: str = field(default="count", validator=one_of("count", "power", "none"))
-    #: the exponent of warmup = "power" (timm suggests 2/3 for long runs, 3/4 for short ones)
-    warmup_power: float = field(default=2 / 3, converter=as_float, validator=in_range(0.0, low_open=True))
 
 
 def ema_decay(config: EMAConfig, updates: int) -> float:

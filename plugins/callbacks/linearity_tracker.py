@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import torch
-from attrs import define, field
 
-from advdistill.config import as_float, in_range, integer, one_of, valid_seed
 from advdistill.engine.data import InMemoryLoader
 from advdistill.interfaces import Callback
 from advdistill.torch_utils import module_mode, no_param_grad
 from advdistill.val_split import require_val
+from advdistill_plugins.callbacks.config import LinearityTrackerConfig
 from advdistill_plugins.metrics.linearity import LinearityConfig, mean_remainder
-
-
-@define(frozen=True, kw_only=True)
-class LinearityTrackerConfig:
-    #: record every this many epochs (and after the last)
-    every: int = field(default=1, validator=integer(1))
-    #: the first ``limit`` test images (the same every epoch)
-    limit: int = field(default=256, validator=integer(1))
-    #: images per forward
-    batch_size: int = field(default=256, validator=integer(1))
-    #: ε ~ U[−eps, eps] per pixel, as the `linearity` metric
-    eps: float = field(default=8 / 255, converter=as_float, validator=in_range(0.0, 1.0, low_open=True))
-    #: as the `linearity` metric's: "delta", "output" or "none"
-    normalization: str = field(default="delta", validator=one_of("delta", "output", "none"))
-    #: the noise is drawn from this seed every time, so epochs are compared on the same ε
-    seed: int = field(default=0, validator=valid_seed)
 
 
 class LinearityTracker(Callback):

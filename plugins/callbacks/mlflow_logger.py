@@ -10,11 +10,8 @@ import logging
 import time
 from typing import Any, ClassVar
 
-from attrs import define, field
-from attrs.validators import instance_of
-
 from advdistill.components import import_optional
-from advdistill.config import one_of, optional
+from advdistill_plugins.callbacks.config import MLflowConfig
 from advdistill_plugins.callbacks.tracking import (
     Tracker,
     checkpoint_files,
@@ -28,22 +25,6 @@ REQUIREMENT = "advdistill[mlflow]"
 _PARAM_CHARS = 500
 _PARAMS_PER_CALL = 100
 _METRICS_PER_CALL = 1000
-
-
-@define(frozen=True, kw_only=True)
-class MLflowConfig:
-    #: e.g. "sqlite:///mlflow.db" (a file in the working directory; "sqlite:////abs/path.db"),
-    #: "http://host:5000"; none: MLFLOW_TRACKING_URI, else MLflow's default store
-    tracking_uri: str | None = field(default=None, validator=optional(instance_of(str)))
-    #: the experiment (created when missing)
-    experiment: str = field(default="advdistill", validator=instance_of(str))
-    #: the MLflow run's name; none: the recipe's name
-    run_name: str | None = field(default=None, validator=optional(instance_of(str)))
-    #: where a new experiment keeps its artifacts; none: MLflow's default for the store
-    artifact_location: str | None = field(default=None, validator=optional(instance_of(str)))
-    #: checkpoints uploaded at the end: "best" (best.safetensors, else last), "all" (every weights
-    #: file: last, best, ema), "none"
-    checkpoints: str = field(default="best", validator=one_of("best", "all", "none"))
 
 
 class MLflowLogger(Tracker):

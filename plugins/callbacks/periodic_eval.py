@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-from attrs import define, field
-from attrs.validators import instance_of
-
 from advdistill.components import build
-from advdistill.config import integer, optional, optional_float, positive_or_none
 from advdistill.errors import TrainingError
 from advdistill.evaluation.runner import run_metrics
 from advdistill.evaluation.threat import FROM_ATTACK, resolve_threat
 from advdistill.interfaces import Callback
 from advdistill.val_split import require_val
-
-
-@define(frozen=True, kw_only=True)
-class PeriodicEvalConfig:
-    #: evaluate every this many epochs (and after the last)
-    every: int = field(default=1, validator=integer(1))
-    #: the first ``limit`` test images (the same every time)
-    limit: int | None = field(default=None, validator=optional(integer(1)))
-    #: PGD steps
-    steps: int = field(default=10, validator=integer(1))
-    #: PGD radius; None: the run's threat model (the recipe's [attack] eps and norm, else Linf 8/255)
-    eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
-    #: None: the recipe's [attack] step_size, else ε/4
-    step_size: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
-    #: None: the recipe's [eval] batch_size
-    batch_size: int | None = field(default=None, validator=optional(integer(1)))
-    #: also evaluate the models other callbacks keep beside the student (the ema callback's averaged
-    #: weights): keys "<name>/clean", "<name>/pgd", e.g. "ema/pgd"
-    others: bool = field(default=True, validator=instance_of(bool))
+from advdistill_plugins.callbacks.config import PeriodicEvalConfig
 
 
 class PeriodicEval(Callback):

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from attrs import define, field
-from attrs.validators import instance_of
-
 from advdistill.interfaces import Callback
-
-
-@define(frozen=True, kw_only=True)
-class ProgressConfig:
-    #: keep each epoch's finished bar on screen
-    leave: bool = field(default=True, validator=instance_of(bool))
+from advdistill_plugins.callbacks.config import ProgressConfig
 
 
 class ProgressBar(Callback):

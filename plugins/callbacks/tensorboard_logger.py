@@ -7,19 +7,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from attrs import define, field
-from attrs.validators import instance_of
-
 from advdistill.components import import_optional
+from advdistill_plugins.callbacks.config import TensorBoardConfig
 from advdistill_plugins.callbacks.tracking import Tracker, recipe_text, resolve_in_run
 
 REQUIREMENT = "advdistill[tensorboard]"
-
-
-@define(frozen=True, kw_only=True)
-class TensorBoardConfig:
-    #: the folder of the event files (`tensorboard --logdir` it); relative to the run directory
-    log_dir: str = field(default="tensorboard", validator=instance_of(str))
 
 
 class TensorBoardLogger(Tracker):

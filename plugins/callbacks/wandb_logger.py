@@ -8,28 +8,11 @@ from __future__ import annotations
 import secrets
 from typing import Any, ClassVar
 
-from attrs import define, field
-from attrs.validators import instance_of
-
 from advdistill.components import import_optional
-from advdistill.config import one_of, optional
+from advdistill_plugins.callbacks.config import WandbConfig
 from advdistill_plugins.callbacks.tracking import Tracker, report_files, report_scalars, resolve_in_run
 
 REQUIREMENT = "advdistill[wandb]"
-
-
-@define(frozen=True, kw_only=True)
-class WandbConfig:
-    #: the W&B project
-    project: str = field(default="advdistill", validator=instance_of(str))
-    #: the team or user; none: your default entity
-    entity: str | None = field(default=None, validator=optional(instance_of(str)))
-    #: "online", "offline" (no network; `wandb sync` later) or "disabled"; none: WANDB_MODE, else online
-    mode: str | None = field(default=None, validator=optional(one_of("online", "offline", "disabled")))
-    #: the W&B run's name; none: the recipe's name
-    name: str | None = field(default=None, validator=optional(instance_of(str)))
-    #: where W&B writes its files (a wandb/ folder inside it); relative to the run directory
-    dir: str = field(default=".", validator=instance_of(str))
 
 
 class WandbLogger(Tracker):

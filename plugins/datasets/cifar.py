@@ -7,21 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from attrs import define, field
-from attrs.validators import instance_of
 
 from advdistill.errors import DataError
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
+from advdistill_plugins.datasets.config import CIFARConfig
 from advdistill_plugins.datasets.local_files import expand_root, missing_file
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-
-
-@define(frozen=True, kw_only=True)
-class CIFARConfig:
-    #: the directory holding cifar-10-batches-py/ (or cifar-100-python/), or that directory itself;
-    #: environment variables and ~ are expanded; relative paths are relative to the working directory
-    root: str = field(default="data", validator=instance_of(str))
 
 
 class _CIFAR(DatasetSource):

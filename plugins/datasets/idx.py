@@ -11,13 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from attrs import define, field
-from attrs.validators import instance_of
 
-from advdistill.config import integer, optional, valid_seed
 from advdistill.errors import DataError
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
 from advdistill.val_split import validation_indices
+from advdistill_plugins.datasets.config import IdxConfig
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -25,17 +23,6 @@ FASHION_CLASSES = (
 #: idx magic numbers: unsigned bytes (0x08) with 3 dimensions (images) or 1 (labels)
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801
 NUM_CLASSES = 10
-
-
-@define(frozen=True, kw_only=True)
-class IdxConfig:
-    #: the directory holding the four idx files, or its parent (then the files are in
-    #: {root}/mnist or {root}/fashion-mnist); ~ and $VARS are expanded; relative to the working directory
-    root: str = field(default="data", validator=instance_of(str))
-    #: train on this many training images only, the same share of every class; None = all
-    train_subset: int | None = field(default=None, validator=optional(integer(1)))
-    #: which images the subset takes; independent of train.seed, so every run of a study sees the same subset
-    subset_seed: int = field(default=0, validator=valid_seed)
 
 
 def _read_bytes(path: Path) -> bytes:

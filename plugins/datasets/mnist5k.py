@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from attrs import define, field
 
-from advdistill.config import as_float, in_range
 from advdistill.errors import DataError
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
+from advdistill_plugins.datasets.config import MNIST5kConfig
 
 #: the split is fixed (not a recipe seed) so that every run sees the same test set
 SPLIT_SEED = 20240617
@@ -35,14 +34,6 @@ def _read(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with gzip.open(path, "rt") as fh:
         table = np.loadtxt(fh, delimiter=",", dtype=np.uint8)
     return table[:, :-1].reshape(-1, 1, 28, 28), table[:, -1].astype(np.int64)
-
-
-@define(frozen=True, kw_only=True)
-class MNIST5kConfig:
-    #: share of each class's 500 digits held out as the test set (0.2: 4,000 / 1,000)
-    test_fraction: float = field(
-        default=0.2, converter=as_float, validator=in_range(0.0, 1.0, low_open=True, high_open=True)
-    )
 
 
 class MNIST5k(DatasetSource):

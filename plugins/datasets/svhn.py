@@ -7,24 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from attrs import define, field
-from attrs.validators import instance_of
 
 from advdistill.errors import DataError
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
+from advdistill_plugins.datasets.config import SVHNConfig
 from advdistill_plugins.datasets.local_files import expand_root, missing_file
 
 SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat", "extra": "extra_32x32.mat"}
-
-
-@define(frozen=True, kw_only=True)
-class SVHNConfig:
-    #: the directory holding svhn/ (or the .mat files themselves, as torchvision leaves them);
-    #: environment variables and ~ are expanded; relative paths are relative to the working directory
-    root: str = field(default="data", validator=instance_of(str))
-    #: append the 531,131 easier "extra" digits (extra_32x32.mat) to the training set
-    use_extra: bool = field(default=False, validator=instance_of(bool))
 
 
 def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -3,26 +3,9 @@
 from __future__ import annotations
 
 import torch
-from attrs import define, field
 
-from advdistill.config import integer, valid_seed
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
-
-
-@define(frozen=True, kw_only=True)
-class SyntheticConfig:
-    #: training images
-    n_train: int = field(default=256, validator=integer(1))
-    #: test images
-    n_test: int = field(default=64, validator=integer(1))
-    #: classes (each a fixed random pattern plus noise)
-    num_classes: int = field(default=10, validator=integer(2))
-    #: image channels
-    in_chans: int = field(default=3, validator=integer(1))
-    #: image height and width in pixels
-    image_size: int = field(default=32, validator=integer(4))
-    #: seeds the patterns, the noise and the labels
-    seed: int = field(default=0, validator=valid_seed)
+from advdistill_plugins.datasets.config import SyntheticConfig
 
 
 class Synthetic(DatasetSource):

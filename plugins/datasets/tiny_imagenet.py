@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from attrs import define, field
-from attrs.validators import instance_of, optional
+from attrs import define
 
 from advdistill.errors import DataError
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
+from advdistill_plugins.datasets.config import TinyImageNetConfig
 from advdistill_plugins.datasets.local_files import expand_root, missing_file
 
 log = logging.getLogger(__name__)
@@ -34,17 +34,6 @@ TRAIN_PER_CLASS, VAL_PER_CLASS = 500, 50
 #: bump when the cached tensors change meaning, so that old cache files are rebuilt
 CACHE_FORMAT = "1"
 CACHE_NAME = f"{FOLDER}.advdistill-cache.safetensors"
-
-
-@define(frozen=True, kw_only=True)
-class TinyImageNetConfig:
-    #: the directory holding tiny-imagenet-200/, or that directory itself; environment variables
-    #: and ~ are expanded; relative paths are relative to the working directory
-    root: str = field(default="data", validator=instance_of(str))
-    #: keep the decoded images in a cache file and reuse it while the folder is unchanged
-    cache: bool = field(default=True, validator=instance_of(bool))
-    #: where the cache file goes; default: beside tiny-imagenet-200/
-    cache_dir: str | None = field(default=None, validator=optional(instance_of(str)))
 
 
 @define(frozen=True)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from attrs import define, field
-
-from advdistill.config import ScheduledValue, one_of, scheduled
 from advdistill.interfaces import Objective
 from advdistill.losses import kl_div
 from advdistill_plugins.attacks.base import IterativeAttack, NormalStartConfig
+from advdistill_plugins.methods.config import AdaADConfig
 
 
 class AdaADInner(IterativeAttack):
@@ -23,14 +21,6 @@ class AdaADInner(IterativeAttack):
 
     def loss(self, model, x_adv, y, prepared, teacher):
         return kl_div(teacher(x_adv).float(), model(x_adv).float(), reduction="sum")
-
-
-@define(frozen=True, kw_only=True)
-class AdaADConfig:
-    #: α: weight of the adversarial KL, 1 − α of the clean KL (official default 1)
-    alpha: ScheduledValue = scheduled(1.0, low=0.0, high=1.0)
-    #: "mean" = sum/(B·C) as the official CIFAR-10 code; "batchmean" = sum/B as its CIFAR-100 code
-    reduction: str = field(default="mean", validator=one_of("mean", "batchmean"))
 
 
 class AdaAD(Objective):

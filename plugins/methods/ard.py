@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from attrs import define, field
 
-from advdistill.config import ScheduledValue, as_float, in_range, one_of, scheduled
 from advdistill.interfaces import Objective
 from advdistill.losses import kl_div
-
-
-@define(frozen=True, kw_only=True)
-class ARDConfig:
-    #: distillation temperature τ (official default 30; the IGDM copy of ARD uses 1)
-    temperature: float = field(default=30.0, converter=as_float, validator=in_range(0.0, low_open=True))
-    #: α: weight of the KL term, 1 − α of the clean CE (official default 1: CE off)
-    alpha: ScheduledValue = scheduled(1.0, low=0.0, high=1.0)
-    #: "mean": KLDivLoss's default sum/(B·C), official ARD; "batchmean": sum/B (IAD's, IGDM's copies)
-    reduction: str = field(default="mean", validator=one_of("mean", "batchmean"))
+from advdistill_plugins.methods.config import ARDConfig
 
 
 class ARD(Objective):

@@ -6,72 +6,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from attrs import Factory, define, field
 
-from advdistill.config import (
-    ScheduledValue,
-    as_float,
-    component_table,
-    describe,
-    format_number,
-    in_range,
-    integer,
-    one_of,
-    schedule_in_range,
-)
 from advdistill.interfaces import Objective
 from advdistill.losses import kl_div, weighted_kl_div
-
-
-def _by_form(values: dict[str, Any]) -> Factory:
-    """An attrs default that depends on the already-set ``form`` field."""
-    # an invalid form falls back to "I" here; the form's validator then reports it
-    default = describe(" / ".join(f"{format_number(v)} (form {form})" for form, v in values.items()))(
-        lambda self: values.get(self.form, values["I"])
-    )
-    return Factory(default, takes_self=True)
-
-
-_scheduled = ScheduledValue.from_value  # a number or a schedule table, as ``scheduled()`` fields
-
-
-@define(frozen=True, kw_only=True)
-class IADConfig:
-    #: "I": IAD-I (default; distils the robust teacher's clean output); "II": IAD-II (adds a
-    #: standard teacher and distils the robust teacher at x_adv); the defaults follow the form
-    form: str = field(default="I", validator=one_of("I", "II"))
-    #: introspection starts once this many epochs are completed (the official loops count epochs
-    #: from 0 and test ``epoch >= begin``)
-    begin: int = field(default=_by_form({"I": 60, "II": 40}), validator=integer(0))
-    #: a: weight of the distillation terms
-    alpha: ScheduledValue = field(
-        default=_by_form({"I": 1.0, "II": 0.5}), converter=_scheduled, validator=schedule_in_range(0.0, 1.0)
-    )
-    #: a2: weight of the standard teacher's term (IAD-II only)
-    alpha2: ScheduledValue = field(
-        default=_by_form({"I": 0.0, "II": 0.25}), converter=_scheduled, validator=schedule_in_range(0.0, 1.0)
-    )
-    #: exponent of the introspection weight A_i = p_T(y_i | x_adv_i)^β
-    beta: float = field(default=0.1, converter=as_float, validator=in_range(0.0))
-    #: τ of the distillation KL terms (official: 1)
-    temperature: float = field(default=1.0, converter=as_float, validator=in_range(0.0, low_open=True))
-    #: IAD-II's standard (non-robust) teacher, a teacher table, e.g.
-    #: {kind = "checkpoint", path = "runs/standard/checkpoints/best.safetensors"}; loaded once, lazily
-    standard_teacher: dict[str, Any] | None = field(
-        default=None, converter=component_table("teacher", '{kind = "checkpoint", path = "..."}')
-    )
-
-    def __attrs_post_init__(self) -> None:
-        if self.form == "I":
-            if self.standard_teacher is not None:
-                raise ValueError('standard_teacher is used by form = "II" only; remove it or set form = "II"')
-            if not (self.alpha2.is_constant and self.alpha2.params["value"] == 0.0):
-                raise ValueError("alpha2 (the standard teacher's weight) is used by form = \"II\" only")
-        elif self.standard_teacher is None:
-            raise ValueError(
-                "form = \"II\" needs a standard (non-robust) teacher: standard_teacher = "
-                "{kind = \"checkpoint\", path = \"...\"} (any teacher table)"
-            )
+from advdistill_plugins.methods.config import IADConfig
 
 
 def introspection_weights(teacher_adv_logits: torch.Tensor, y: torch.Tensor, beta: float) -> torch.Tensor:

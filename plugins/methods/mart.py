@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from attrs import define, field
 
-from advdistill.config import ScheduledValue, one_of, scheduled
 from advdistill.interfaces import Objective
 from advdistill.losses import weighted_kl_div
 from advdistill_plugins.attacks.base import IterativeAttack, NormalStartConfig
+from advdistill_plugins.methods.config import MARTConfig
 
 
 class MARTInner(IterativeAttack):
@@ -23,15 +22,6 @@ class MARTInner(IterativeAttack):
 
     def loss(self, model, x_adv, y, prepared, teacher):
         return F.cross_entropy(model(x_adv).float(), y, reduction="sum")
-
-
-@define(frozen=True, kw_only=True)
-class MARTConfig:
-    #: weight of the misclassification-aware KL term (official WideResNet default 6; ResNet-18 script: 5)
-    beta: ScheduledValue = scheduled(6.0, low=0.0)
-    #: "official": the constants of the official mart.py (log(1.0001 − p + 1e-12), log(q + 1e-12),
-    #: weight 1.0000001 − p_y); "exact": the paper's −log(1 − p), exact KL, weight 1 − p_y
-    form: str = field(default="official", validator=one_of("official", "exact"))
 
 
 def strongest_wrong_class(probs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import torch
-from attrs import define, field
-from attrs.validators import instance_of
 
-from advdistill.config import ScheduledValue, as_float, in_range, one_of, scheduled
 from advdistill.interfaces import Objective
 from advdistill.losses import kl_div
 from advdistill_plugins.attacks.base import IterativeAttack, NormalStartConfig
+from advdistill_plugins.methods.config import RSLADConfig
 
 
 class RSLADInner(IterativeAttack):
@@ -30,24 +28,6 @@ class RSLADInner(IterativeAttack):
 
     def loss(self, model, x_adv, y, prepared, teacher):
         return kl_div(prepared, model(x_adv).float(), reduction="sum")
-
-
-@define(frozen=True, kw_only=True)
-class RSLADConfig:
-    #: weight of the adversarial term KL(p_T(x) ‖ p_S(x_adv))
-    adv_weight: ScheduledValue = scheduled(5 / 6, low=0.0)
-    #: weight of the clean term KL(p_T(x) ‖ p_S(x))
-    nat_weight: ScheduledValue = scheduled(1 / 6, low=0.0)
-    #: the official CIFAR-100 script multiplies both terms by 10
-    scale: float = field(default=1.0, converter=as_float, validator=in_range(0.0))
-    #: "official": −a·b + b·log(b + 1e-5) (the 1e-5 shifts the value, not the gradient); "exact": KL
-    form: str = field(default="official", validator=one_of("official", "exact"))
-    #: "mean" over B·C as the official code; "batchmean" for the per-example KL
-    reduction: str = field(default="mean", validator=one_of("mean", "batchmean"))
-    #: a temperature for the soft labels (official: 1)
-    temperature: float = field(default=1.0, converter=as_float, validator=in_range(0.0, low_open=True))
-    #: detach the teacher's soft labels before the KL, as the official code
-    detach_target: bool = field(default=True, validator=instance_of(bool))
 
 
 def rslad_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, cfg: RSLADConfig) -> torch.Tensor:

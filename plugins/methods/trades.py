@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from attrs import define, field
-from attrs.validators import instance_of
 
-from advdistill.config import ScheduledValue, scheduled
 from advdistill.interfaces import Objective
 from advdistill.losses import kl_div
 from advdistill_plugins.attacks.base import IterativeAttack, NormalStartConfig
+from advdistill_plugins.methods.config import TRADESConfig
 
 
 class TRADESInner(IterativeAttack):
@@ -28,14 +26,6 @@ class TRADESInner(IterativeAttack):
 
     def loss(self, model, x_adv, y, prepared, teacher):
         return kl_div(prepared, model(x_adv).float(), reduction="sum")
-
-
-@define(frozen=True, kw_only=True)
-class TRADESConfig:
-    #: weight of the robust KL term (official default 6; a number or a schedule table)
-    beta: ScheduledValue = scheduled(6.0, low=0.0)
-    #: detach p_S(x) in the KL term; the official loss does not (gradient flows into both branches)
-    detach_clean: bool = field(default=False, validator=instance_of(bool))
 
 
 class TRADES(Objective):

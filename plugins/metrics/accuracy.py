@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from attrs import define, field
-from attrs.validators import instance_of
 
 from advdistill.components import build
-from advdistill.config import config_to_dict, integer, one_of, optional, optional_float, positive_or_none
+from advdistill.config import config_to_dict
 from advdistill.evaluation.threat import ThreatModel, resolve_threat
 from advdistill.interfaces import Metric
+from advdistill_plugins.metrics.config import PGDL1MetricConfig, PGDL2MetricConfig, PGDMetricConfig
 
 
 class Clean(Metric):
@@ -24,27 +23,6 @@ class Clean(Metric):
             correct = torch.cat([ctx.model(x).argmax(1) == y for x, y in ctx.batches("clean")])
         ctx.record("clean", correct)
         return {"clean": 100.0 * correct.sum().item() / ctx.n_examples}
-
-
-@define(frozen=True, kw_only=True)
-class PGDMetricConfig:
-    """PGD evaluation; ``norm``, ``eps`` and ``step_size`` left out follow the run's threat model."""
-
-    #: the threat model's norm; None: the run's ([attack] norm, else "linf")
-    norm: str | None = field(default=None, validator=optional(one_of("linf", "l2", "l1")))
-    #: radius; None: the run's threat model ([attack] eps) when the norm is the run's, else the
-    #: paper's radius for the norm: 8/255 (Linf), 128/255 (L2), 12 (L1)
-    eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
-    #: None: ε/4 (2/255 at 8/255, the paper's PGD-20)
-    step_size: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
-    #: ascent steps
-    steps: int = field(default=20, validator=integer(1))
-    #: an example counts as robust only if it survives every restart
-    restarts: int = field(default=1, validator=integer(1))
-    #: start from a uniform random point in the ball (else from x)
-    random_start: bool = field(default=True, validator=instance_of(bool))
-    #: report key; default pgd<steps> (the run's norm or Linf), pgd_l2 / pgd_l1 for another given norm
-    key: str | None = field(default=None, validator=optional(instance_of(str)))
 
 
 class PGDAccuracy(Metric):
@@ -98,18 +76,6 @@ class PGDAccuracy(Metric):
         ctx.describe(self.key, threat=threat, attack="pgd", settings=config_to_dict(attack.config),
                      label=f"PGD-{cfg.steps}" + (f" ×{cfg.restarts} restarts" if cfg.restarts > 1 else ""))
         return {self.key: 100.0 * flags.sum().item() / ctx.n_examples}
-
-
-@define(frozen=True, kw_only=True)
-class PGDL2MetricConfig(PGDMetricConfig):
-    #: the unseen norm of Table 6
-    norm: str | None = field(default="l2", validator=optional(one_of("linf", "l2", "l1")))
-
-
-@define(frozen=True, kw_only=True)
-class PGDL1MetricConfig(PGDMetricConfig):
-    #: the unseen norm of Table 6
-    norm: str | None = field(default="l1", validator=optional(one_of("linf", "l2", "l1")))
 
 
 class PGDL2Accuracy(PGDAccuracy):

@@ -23,98 +23,18 @@ from typing import Any
 import attrs
 import numpy as np
 import torch
-from attrs import define, field
-from attrs.validators import instance_of
 from torch import Tensor, nn
 
 from advdistill.config import (
     config_to_dict,
-    integer,
-    one_of,
-    optional,
-    optional_float,
-    positive_or_none,
-    valid_seed,
 )
-from advdistill.errors import PluginError, did_you_mean
+from advdistill.errors import PluginError
 from advdistill.evaluation.batching import auto_batch_size
 from advdistill.evaluation.threat import ThreatModel, resolve_threat
 from advdistill.interfaces import Metric
+from advdistill_plugins.metrics.config import NORMS, AutoAttackConfig
 
 log = logging.getLogger(__name__)
-
-ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
-NORMS = {"linf": "Linf", "l2": "L2", "l1": "L1"}
-BACKENDS = ("auto", "autoattack", "pyautoattack")
-
-
-def _attack_names(value: Any) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, str) or not hasattr(value, "__iter__"):
-        raise TypeError(f"expected a list of attack names such as ['apgd-ce', 'apgd-t'], got {value!r}")
-    names = tuple(value)
-    for name in names:
-        if name not in ATTACKS:
-            raise ValueError(
-                f"unknown AutoAttack attack {name!r}.{did_you_mean(str(name), ATTACKS)} "
-                f"Valid: {', '.join(ATTACKS)}."
-            )
-    return names
-
-
-_count = optional(integer(1))
-
-
-@define(frozen=True, kw_only=True)
-class AutoAttackConfig:
-    """AutoAttack settings; the defaults are the standard evaluation at the run's threat model."""
-
-    #: the threat model's norm; None: the run's ([attack] norm, else "linf")
-    norm: str | None = field(default=None, validator=optional(one_of(*NORMS)))
-    #: None: the run's threat model ([attack] eps) when the norm is the run's, else the paper's
-    #: radius for the norm: 8/255 (Linf), 128/255 (L2), 12 (L1)
-    eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
-    #: AutoAttack's version: "standard" (APGD-CE, APGD-T, FAB-T, Square), "plus", "rand", or "custom" with `attacks`
-    version: str = field(default="standard", validator=one_of("standard", "plus", "rand", "custom"))
-    #: with version = "custom": the attacks to run, in order (apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square)
-    attacks: tuple[str, ...] | None = field(default=None, converter=_attack_names)
-    #: None: the evaluation seed ([eval] seed)
-    seed: int | None = field(default=None, validator=optional(valid_seed))
-    #: images per AutoAttack batch; None: chosen from free GPU memory on CUDA, the evaluation batch size on CPU
-    batch_size: int | None = field(default=None, validator=_count)
-    #: quick checks only: iterations of APGD, APGD-T and FAB (None: the package's, as the standard
-    #: evaluation uses)
-    n_iter: int | None = field(default=None, validator=_count)
-    #: quick checks only: restarts of APGD (None: the package's)
-    n_restarts: int | None = field(default=None, validator=_count)
-    #: quick checks only: target classes of APGD-T and FAB-T (None: the package's)
-    n_target_classes: int | None = field(default=None, validator=_count)
-    #: quick checks only: queries of Square (None: the package's)
-    n_queries: int | None = field(default=None, validator=_count)
-    #: "auto": the upstream `autoattack` package when importable, else `pyautoattack`
-    backend: str = field(default="auto", validator=one_of(*BACKENDS))
-    #: report key; default "autoattack" (the run's norm or Linf) or "autoattack_l2" / "autoattack_l1"
-    #: for another given norm
-    key: str | None = field(default=None, validator=optional(instance_of(str)))
-    #: attack only the first `limit` evaluated images (the other metrics keep all of them); the
-    #: accuracy is over those, "<key>_n" says how many; None: every evaluated image
-    limit: int | None = field(default=None, validator=_count)
-
-    def __attrs_post_init__(self) -> None:
-        if self.version == "custom" and not self.attacks:
-            raise ValueError("version = 'custom' needs attacks = [...], e.g. ['apgd-ce', 'apgd-t']")
-        if self.version != "custom" and self.attacks is not None:
-            raise ValueError(
-                f"attacks = {list(self.attacks)} is only used with version = 'custom' "
-                f"(version {self.version!r} runs its own list)"
-            )
-
-    def attack_names(self) -> str:
-        """The attacks this configuration runs, as reports name them: "APGD-CE + APGD-T", "standard AA"."""
-        if self.version == "custom":
-            return " + ".join(name.upper() for name in self.attacks or ())
-        return f"{self.version} AA"
 
 
 def select_backend(name: str = "auto") -> tuple[str, ModuleType]:

@@ -12,89 +12,21 @@ from typing import Any
 
 import attrs
 import torch
-from attrs import define, field
 from torch import Tensor
 
 from advdistill.components import build
 from advdistill.config import (
-    as_float_tuple,
-    build_config,
     config_to_dict,
-    each,
-    in_range,
-    integer,
-    one_of,
-    optional,
-    optional_float,
-    positive_or_none,
 )
-from advdistill.errors import RecipeError
 from advdistill.evaluation.threat import FROM_METRIC, ThreatModel, eps_text
 from advdistill.interfaces import Metric
 from advdistill_plugins.metrics.autoattack import AutoAttackConfig, AutoAttackMetric
+from advdistill_plugins.metrics.config import EpsCurveConfig
 
 log = logging.getLogger(__name__)
 
 #: the default radii as multiples of the run's ε: the paper's 8, 10, 12, 14, 16 /255 at 8/255
 MULTIPLES = (1.0, 1.25, 1.5, 1.75, 2.0)
-#: the default AutoAttack subset at each radius: its two gradient attacks (the usual cheaper choice;
-#: FAB-T and Square rarely lower the accuracy further and cost most of the time)
-CHEAP_AUTOATTACK = {"version": "custom", "attacks": ["apgd-ce", "apgd-t"]}
-
-
-def _autoattack_settings(value: Any) -> dict[str, Any] | None:
-    """true → APGD-CE + APGD-T, false → none, a table → those AutoAttack settings (checked)."""
-    if value is True:
-        return dict(CHEAP_AUTOATTACK)
-    if value is False or value is None:
-        return None
-    if not isinstance(value, dict):
-        raise TypeError(f"expected true, false or a table of autoattack settings, got {value!r}")
-    fixed = {"eps", "key", "norm"} & set(value)
-    if fixed:
-        names = ", ".join(sorted(fixed))
-        raise ValueError(f"autoattack: {names} are set per point of the curve; remove them")
-    if "limit" in value:  # the curve attacks the survivors among every evaluated image
-        raise ValueError("autoattack: limit does not apply to the eps curve; [eval] limit (or --limit) evaluates "
-                         "fewer images")
-    try:
-        build_config(AutoAttackConfig, value, where="autoattack")
-    except RecipeError as exc:
-        raise ValueError(str(exc)) from None
-    return dict(value)
-
-
-def _radii(value: Any) -> tuple[float, ...] | None:
-    return None if value is None else as_float_tuple(value)
-
-
-@define(frozen=True, kw_only=True)
-class EpsCurveConfig:
-    #: the radii; None: `multiples` of the run's threat-model ε
-    eps: tuple[float, ...] | None = field(
-        default=None, converter=_radii, validator=optional(each(in_range(0.0, low_open=True), nonempty=True)),
-    )
-    #: with `eps` left out, the radii as multiples of the run's ε ([attack] eps, else 8/255);
-    #: None: 1, 1.25, 1.5, 1.75, 2 (the paper's Fig. 5: 8…16/255 at 8/255)
-    multiples: tuple[float, ...] | None = field(
-        default=None, converter=_radii, validator=optional(each(in_range(0.0, low_open=True), nonempty=True)),
-    )
-    #: the norm of every radius; None: the run's ([attack] norm, else "linf")
-    norm: str | None = field(default=None, validator=optional(one_of("linf", "l2", "l1")))
-    #: PGD steps at every radius
-    steps: int = field(default=20, validator=integer(1))
-    #: the PGD step at every radius; None: a quarter of the run's ε (2/255 at 8/255, the paper's PGD-20)
-    step_size: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
-    #: PGD restarts (an image counts as robust only if it survives every one)
-    restarts: int = field(default=1, validator=integer(1))
-    #: true: AutoAttack's APGD-CE + APGD-T at each radius (the default); false: PGD only; a table:
-    #: AutoAttack settings as for the `autoattack` metric, e.g. {version = "standard"} for the full
-    #: standard AutoAttack (adds FAB-T and Square: several times slower)
-    autoattack: dict[str, Any] | None = field(default=True, converter=_autoattack_settings)
-
-    def __attrs_post_init__(self) -> None:
-        if self.eps is not None and self.multiples is not None:
-            raise ValueError("give either 'eps' (the radii) or 'multiples' (of the run's ε), not both")
 
 
 def record_prefix(eps: float) -> str:

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import torch
-from attrs import define, field
-from attrs.validators import instance_of
 from torch import Tensor, nn
 
-from advdistill.config import as_float, in_range, integer, one_of
 from advdistill.interfaces import Metric
 from advdistill_plugins.metrics.common import uniform_perturbation
-
-NORMALIZATIONS = ("delta", "output", "none")
+from advdistill_plugins.metrics.config import NORMALIZATIONS, LinearityConfig
 
 
 def taylor_remainder(model: nn.Module, x: Tensor, eps: Tensor, *, normalization: str = "delta") -> Tensor:
@@ -35,20 +31,6 @@ def taylor_remainder(model: nn.Module, x: Tensor, eps: Tensor, *, normalization:
         return remainder
     scale = change if normalization == "delta" else f_x_eps.to(dtype)
     return remainder / scale.flatten(1).norm(dim=1).clamp_min(1e-12)
-
-
-@define(frozen=True, kw_only=True)
-class LinearityConfig:
-    #: ε ~ U[−eps, eps] per pixel (the paper: 8/255)
-    eps: float = field(default=8 / 255, converter=as_float, validator=in_range(0.0, 1.0, low_open=True))
-    #: use clamp(x + ε, 0, 1) − x as ε, so that x + ε stays an image
-    clamp: bool = field(default=True, validator=instance_of(bool))
-    #: "delta": ‖r‖₂ / ‖f(x+ε) − f(x)‖₂ per image; "output": ‖r‖₂ / ‖f(x+ε)‖₂; "none": ‖r‖₂
-    normalization: str = field(default="delta", validator=one_of(*NORMALIZATIONS))
-    #: noise draws per image (the mean is over images and draws)
-    samples: int = field(default=1, validator=integer(1))
-    #: report key
-    key: str = field(default="linearity_remainder", validator=instance_of(str))
 
 
 def mean_remainder(model: nn.Module, batches, cfg: LinearityConfig, generator: torch.Generator) -> float:

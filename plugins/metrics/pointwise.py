@@ -6,31 +6,11 @@ from typing import Any
 
 import attrs
 import torch
-from attrs import define, field
-from attrs.validators import instance_of
 
 from advdistill.components import build, build_from_table
-from advdistill.config import as_float, component_table, in_range, integer, optional
 from advdistill.interfaces import Attack, Metric
 from advdistill_plugins.metrics.common import uniform_perturbation
-
-
-@define(frozen=True, kw_only=True)
-class PointwiseConfig:
-    #: δ ~ U[−uniform_eps, uniform_eps] per pixel for pointwise_uniform
-    uniform_eps: float = field(
-        default=8 / 255, converter=as_float, validator=in_range(0.0, 1.0, low_open=True)
-    )
-    #: keep x + δ in [0, 1] for the uniform noise (attacks always do)
-    clamp: bool = field(default=True, validator=instance_of(bool))
-    #: steps of the attack that makes δ for pointwise_adv (the paper: 20)
-    adv_steps: int = field(default=20, validator=integer(0))
-    #: the attack for pointwise_adv as a table; None: the recipe's [attack] (the method's inner
-    #: loss) with steps = adv_steps, or PGD (Linf 8/255, step 2/255) when the recipe has none
-    attack: dict[str, Any] | None = field(
-        default=None, converter=component_table("attack", '{kind = "pgd", steps = 20}'),
-        validator=optional(instance_of(dict)),
-    )
+from advdistill_plugins.metrics.config import PointwiseConfig
 
 
 def with_steps(config: Any, steps: int) -> Any:

@@ -6,37 +6,16 @@ from typing import Any
 
 import attrs
 import torch
-from attrs import define, field
-from attrs.validators import instance_of
 from torch import nn
 
 from advdistill.components import build_from_table
-from advdistill.config import component_table, config_to_dict, optional_float, positive_or_none
+from advdistill.config import config_to_dict
 from advdistill.errors import RecipeError
 from advdistill.evaluation.threat import FROM_DEFAULT, FROM_METRIC, PAPER_EPS, ThreatModel, run_threat
 from advdistill.interfaces import Metric
 from advdistill.torch_utils import freeze
 from advdistill_plugins.attacks.vmi_fgsm import VMIFGSM, VMIFGSMConfig
-
-
-def _surrogate(value: Any) -> Any:
-    if value == "teacher":
-        return value
-    return component_table(
-        "teacher", '{kind = "checkpoint", path = "runs/resnet50/checkpoints/last.safetensors"}'
-    )(value)
-
-
-@define(frozen=True, kw_only=True)
-class TransferConfig(VMIFGSMConfig):
-    #: Linf radius; None: twice the run's Linf ε (the paper's 16/255 at its 8/255), 16/255 when the
-    #: run's threat model is not Linf
-    eps: float | None = field(default=None, converter=optional_float, validator=positive_or_none)
-    #: the model the examples are crafted on: a teacher table, e.g. {kind = "checkpoint",
-    #: path = "...", model = {kind = "timm:resnet50"}}, or "teacher" for the recipe's teacher
-    surrogate: Any = field(converter=_surrogate)
-    #: report key
-    key: str = field(default="transfer_vmi_fgsm", validator=instance_of(str))
+from advdistill_plugins.metrics.config import TransferConfig
 
 
 class Transfer(Metric):

@@ -24,16 +24,12 @@ cost what they cost on CIFAR. All stems have the same parameters and state_dict 
 from __future__ import annotations
 
 import torch.nn.functional as F
-from attrs import define, field
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import Tensor, nn
 
-from advdistill.config import one_of
 from advdistill.errors import RecipeError
-from advdistill_plugins.models.common import NormalizationConfig, TimmFactory, timm_cfg
-
-#: stem name -> (stride of the 3x3 stem conv, global average pool instead of the fixed 4x4 one)
-STEMS = {"cifar": (1, False), "tiny": (1, True), "tiny_stride2": (2, True)}
+from advdistill_plugins.models.common import TimmFactory, timm_cfg
+from advdistill_plugins.models.config import STEMS, CifarResNetConfig
 
 
 class BasicBlock(nn.Module):
@@ -165,14 +161,6 @@ def adv_cifar_resnet18(pretrained: bool = False, **kwargs) -> CifarResNet:
 def adv_cifar_resnet50(pretrained: bool = False, **kwargs) -> CifarResNet:
     """CIFAR ResNet-50 (Bottleneck 3-4-6-3): 23,520,842 parameters for 10 classes."""
     return _create("adv_cifar_resnet50", pretrained, block=Bottleneck, num_blocks=(3, 4, 6, 3), **kwargs)
-
-
-@define(frozen=True, kw_only=True)
-class CifarResNetConfig(NormalizationConfig):
-    #: "cifar": 3x3 stride-1 stem + 4x4 average pool (32x32 inputs, the official code);
-    #: "tiny": 3x3 stride-1 stem + global average pool (64x64 at full resolution);
-    #: "tiny_stride2": 3x3 stride-2 stem + global average pool (64x64 at CIFAR cost)
-    stem: str = field(default="cifar", validator=one_of(*STEMS))
 
 
 class _CifarResNetFactory(TimmFactory):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from attrs import define, field
 from torch import nn
 
-from advdistill.config import as_int_tuple, each, integer
 from advdistill.interfaces import ModelFactory
-from advdistill_plugins.models.common import NormalizationConfig, with_normalization
+from advdistill_plugins.models.common import with_normalization
+from advdistill_plugins.models.config import SmallCNNConfig
 
 
 class SmallCNN(nn.Module):
@@ -33,16 +32,6 @@ class SmallCNN(nn.Module):
 
     def forward(self, x):
         return self.head(self.pool(self.features(x)))
-
-
-@define(frozen=True, kw_only=True)
-class SmallCNNConfig(NormalizationConfig):
-    #: output channels of each conv-conv-max-pool stage (one stage per entry)
-    widths: tuple[int, ...] = field(
-        default=(32, 64), converter=as_int_tuple, validator=each(integer(1), nonempty=True)
-    )
-    #: units of the hidden layer of the MLP head
-    hidden: int = field(default=128, validator=integer(1))
 
 
 class SmallCNNFactory(ModelFactory):

@@ -8,22 +8,18 @@ from typing import Any, ClassVar
 
 import attrs
 import torch
-from attrs import define, field
 from torch import Tensor, nn
 
-from advdistill.config import as_float_tuple, each, finite, in_range, optional
 from advdistill.errors import RecipeError
 from advdistill.interfaces import ModelFactory
 
-#: Per-channel statistics of the CIFAR training sets, as RobustBench's DMWideResNet uses them.
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2471, 0.2435, 0.2616)
-CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
-CIFAR100_STD = (0.2673, 0.2564, 0.2762)
-DATASET_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "cifar10": (CIFAR10_MEAN, CIFAR10_STD),
-    "cifar100": (CIFAR100_MEAN, CIFAR100_STD),
-}
+# re-exported: the architectures and the tests import the statistics from here
+from advdistill_plugins.models.config import CIFAR10_MEAN as CIFAR10_MEAN
+from advdistill_plugins.models.config import CIFAR10_STD as CIFAR10_STD
+from advdistill_plugins.models.config import CIFAR100_MEAN as CIFAR100_MEAN
+from advdistill_plugins.models.config import CIFAR100_STD as CIFAR100_STD
+from advdistill_plugins.models.config import DATASET_STATS as DATASET_STATS
+from advdistill_plugins.models.config import NormalizationConfig
 
 
 class Normalize(nn.Module):
@@ -55,26 +51,6 @@ class Normalized(nn.Module):
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         return self.model.load_state_dict(state_dict, strict=strict, assign=assign)
-
-
-def _optional_floats(value):
-    return None if value is None else as_float_tuple(value)
-
-
-@define(frozen=True, kw_only=True)
-class NormalizationConfig:
-    """``mean``/``std`` (per channel) applied inside the model; none by default, as the official codes."""
-
-    #: per-channel mean subtracted inside the model (one value, or one per channel); give it with `std`
-    mean: tuple[float, ...] | None = field(default=None, converter=_optional_floats, validator=optional(each(finite)))
-    #: per-channel standard deviation the input is divided by inside the model (> 0); give it with `mean`
-    std: tuple[float, ...] | None = field(
-        default=None, converter=_optional_floats, validator=optional(each(in_range(0.0, low_open=True)))
-    )
-
-    def __attrs_post_init__(self) -> None:
-        if (self.mean is None) != (self.std is None):
-            raise ValueError("give both 'mean' and 'std', or neither")
 
 
 def check_stats(mean: Sequence[float], std: Sequence[float], in_chans: int) -> None:

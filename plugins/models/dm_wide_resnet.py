@@ -22,23 +22,21 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from attrs import define, field
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import Tensor, nn
 
-from advdistill.config import integer, one_of, optional
 from advdistill.errors import RecipeError
 from advdistill_plugins.models.common import (
     CIFAR10_MEAN,
     CIFAR10_STD,
     DATASET_STATS,
-    NormalizationConfig,
     TimmFactory,
     check_stats,
     timm_cfg,
 )
-from advdistill_plugins.models.wide_resnet import _is_wrn_depth
+from advdistill_plugins.models.config import DMWideResNetConfig, DMWRN2810Config
 
+#: the modules of config.ACTIVATION_NAMES, which the recipe is checked against (a test keeps them equal)
 ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "swish": nn.SiLU, "relu": nn.ReLU}
 
 
@@ -154,26 +152,6 @@ def adv_dm_wrn28_10(pretrained: bool = False, **kwargs) -> DMWideResNet:
     """RobustBench DMWideResNet-28-10 with SiLU (BDM-AT, IKL-AT): 36,479,194 params for 10 classes."""
     return build_model_with_cfg(DMWideResNet, "adv_dm_wrn28_10", pretrained, **{"depth": 28, "width": 10,
                                                                                 **kwargs})
-
-
-@define(frozen=True, kw_only=True)
-class DMWRN2810Config(NormalizationConfig):
-    """Explicit ``mean``/``std`` win; else those of ``dataset``; else inferred from the class count."""
-
-    #: whose mean/std normalize the input: "cifar10" or "cifar100"; default: from num_classes (10/100)
-    dataset: str | None = field(default=None, validator=optional(one_of(*DATASET_STATS)))
-    #: "silu" (= RobustBench's Swish; "swish" is the same) or "relu"
-    activation: str = field(default="silu", validator=one_of(*ACTIVATIONS))
-    #: zero-pad the input by this many pixels before the first conv
-    padding: int = field(default=0, validator=integer(0))
-
-
-@define(frozen=True, kw_only=True)
-class DMWideResNetConfig(DMWRN2810Config):
-    #: network depth, 6n + 4
-    depth: int = field(default=28, validator=[integer(10), _is_wrn_depth])
-    #: widen factor: channel multiplier of the three groups
-    width: int = field(default=10, validator=integer(1))
 
 
 def resolve_stats(

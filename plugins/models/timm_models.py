@@ -6,16 +6,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import timm
-from attrs import define, field
-from attrs.validators import instance_of
 from torch import nn
 
-from advdistill.config import one_of
 from advdistill.errors import PluginError
-from advdistill_plugins.models.common import NormalizationConfig, TimmFactory
+from advdistill_plugins.models.common import TimmFactory
+from advdistill_plugins.models.config import TimmConfig
 
 
 def cifar_stem(model: nn.Module, in_chans: int) -> nn.Module:
@@ -42,16 +38,6 @@ def cifar_stem(model: nn.Module, in_chans: int) -> nn.Module:
         f"style models (a conv_stem conv); timm's {type(model).__name__} has neither. "
         "Use stem = \"default\", or a CIFAR architecture (cifar_resnet18, cifar_mobilenetv2, wideresnet)."
     )
-
-
-@define(frozen=True, kw_only=True)
-class TimmConfig(NormalizationConfig):
-    #: the timm model name: set by kind = "timm:<name>", e.g. kind = "timm:resnet50"
-    variant: str = field(validator=instance_of(str))
-    #: "cifar": stride-1 stem without max-pool for 32x32 inputs; "default": timm's own stem
-    stem: str = field(default="default", validator=one_of("default", "cifar"))
-    #: extra keyword arguments for timm.create_model (e.g. drop_rate)
-    kwargs: dict[str, Any] = field(factory=dict, validator=instance_of(dict))
 
 
 class TimmModel(TimmFactory):

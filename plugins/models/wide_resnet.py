@@ -19,13 +19,11 @@ from __future__ import annotations
 import math
 
 import torch.nn.functional as F
-from attrs import define, field
-from attrs.validators import instance_of
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import Tensor, nn
 
-from advdistill.config import as_float, describe, in_range, integer
-from advdistill_plugins.models.common import NormalizationConfig, TimmFactory, timm_cfg
+from advdistill_plugins.models.common import TimmFactory, timm_cfg
+from advdistill_plugins.models.config import WideResNetConfig, WRN3410Config
 
 
 class WideBasicBlock(nn.Module):
@@ -129,30 +127,6 @@ def adv_wrn34_10(pretrained: bool = False, **kwargs) -> WideResNet:
     """RobustBench WRN-34-10 (LTD teacher): 46,160,474 parameters for 10 classes."""
     return build_model_with_cfg(WideResNet, "adv_wrn34_10", pretrained, **{"depth": 34, "widen_factor": 10,
                                                                            **kwargs})
-
-
-@define(frozen=True, kw_only=True)
-class WRN3410Config(NormalizationConfig):
-    #: add the unused ``sub_block1`` of some checkpoints (RobustBench CIFAR-100 LTD has it)
-    sub_block1: bool = field(default=False, validator=instance_of(bool))
-    #: dropout probability inside each block (0: none)
-    drop_rate: float = field(default=0.0, converter=as_float, validator=in_range(0.0, 1.0))
-    #: False: the classifier has no bias (some RobustBench models)
-    bias_last: bool = field(default=True, validator=instance_of(bool))
-
-
-@describe("6n + 4")
-def _is_wrn_depth(_instance, attribute, value: int) -> None:
-    if (value - 4) % 6 != 0:
-        raise ValueError(f"'{attribute.name}' must be 6n + 4 (10, 16, 22, 28, 34, 40, ...), got {value}")
-
-
-@define(frozen=True, kw_only=True)
-class WideResNetConfig(WRN3410Config):
-    #: network depth, 6n + 4 (28, 34, 70, ...)
-    depth: int = field(default=28, validator=[integer(10), _is_wrn_depth])
-    #: channel multiplier of the three groups
-    widen_factor: int = field(default=10, validator=integer(1))
 
 
 class WRN3410(TimmFactory):

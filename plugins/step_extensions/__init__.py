@@ -2,9 +2,11 @@
 
 from advdistill import hookimpl
 
+_CONFIG = "advdistill_plugins.step_extensions.config"
+
 
 @hookimpl
 def register_step_extensions(register):
-    register("awp", "advdistill_plugins.step_extensions.awp:AWP",
+    register("awp", "advdistill_plugins.step_extensions.awp:AWP", config=f"{_CONFIG}:AWPConfig",
              summary="adversarial weight perturbation (Wu et al. 2020): the update is taken at weights "
                      "perturbed to raise the loss, then the perturbation is removed")

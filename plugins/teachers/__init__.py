@@ -2,12 +2,16 @@
 
 from advdistill import hookimpl
 
+_CONFIG = "advdistill_plugins.teachers.config"
+
 
 @hookimpl
 def register_teachers(register):
     register("checkpoint", "advdistill_plugins.teachers.checkpoint:CheckpointTeacher",
+             config=f"{_CONFIG}:CheckpointTeacherConfig",
              summary="a model trained by advdistill (safetensors checkpoint of a run) as the teacher")
     register("robustbench", "advdistill_plugins.teachers.robustbench:RobustBenchTeacher",
+             config=f"{_CONFIG}:RobustBenchConfig",
              summary="a RobustBench model-zoo teacher read from {model_dir}/{dataset}/{threat_model}/{name}")
 
 

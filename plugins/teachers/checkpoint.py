@@ -6,24 +6,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from attrs import define, field
-from attrs.validators import instance_of, optional
-
 from advdistill.components import build_from_table
 from advdistill.engine.checkpoint import load_weights
 from advdistill.errors import CheckpointError, RecipeError
 from advdistill.interfaces import TeacherLoader
 from advdistill.recipe.loading import damaged, read_file
 from advdistill.torch_utils import freeze
-
-
-@define(frozen=True, kw_only=True)
-class CheckpointTeacherConfig:
-    #: a .safetensors file written by `advdistill train` (e.g. runs/x/checkpoints/best.safetensors)
-    path: str = field(validator=instance_of(str))
-    #: the architecture as a model table ({kind = "small_cnn", widths = [32, 64]}); default: the
-    #: [student] of the run's recipe.json next to the checkpoint
-    model: dict[str, Any] | None = field(default=None, validator=optional(instance_of(dict)))
+from advdistill_plugins.teachers.config import CheckpointTeacherConfig
 
 
 class CheckpointTeacher(TeacherLoader):

@@ -11,15 +11,15 @@ import click
 
 from advdistill import __version__
 from advdistill.errors import CheckpointError, PluginError, RecipeError, did_you_mean
-from advdistill_plugins.teachers.robustbench import (
+from advdistill_plugins.teachers.known import (
     DATASET_CLASSES,
     KNOWN,
     ROBUSTBENCH_THREATS,
     THREAT_MODELS,
     KnownTeacher,
     known_names,
-    layout_dir,
 )
+from advdistill_plugins.teachers.robustbench import layout_dir
 
 
 @click.group("teacher")

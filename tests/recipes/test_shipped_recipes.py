@@ -6,6 +6,11 @@ in recipes/base/methods/, and the grid's leaves come from recipes/leaves.toml.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -72,6 +77,38 @@ def test_recipe_check_accepts_every_shipped_recipe(cli_runner, path):
     # the data sets and teachers are not on this machine: the recipe alone, as a CI job checks it
     result = cli_runner("recipe", "check", str(path), "--no-files")
     assert result.output.startswith("ok:")
+
+
+def test_validating_every_bundled_recipe_imports_no_torch():
+    # Each table is checked by its component's declared config class (plugins/<family>/config.py),
+    # torch-free. Resolution also reads a few attributes of the component classes themselves
+    # (ComponentRef.load: the data set's default_val_size, requires_teacher), whose modules do import
+    # torch; those reads are recorded here instead (tests/test_cli.py::test_recipe_commands_import_no_torch).
+    code = textwrap.dedent("""
+        import json, sys, types
+        from advdistill.recipe import load_recipe, schema
+        from advdistill.recipe.bundled import list_bundled
+
+        classes_read = set()
+
+        def recorded(ref):
+            classes_read.add(ref.component_kind)
+            return types.SimpleNamespace()  # no attributes: each read takes its default
+
+        schema.ComponentRef.load = recorded
+        recipes = list_bundled()
+        for recipe in recipes:
+            load_recipe(recipe.path)
+        print(json.dumps([len(recipes), "torch" in sys.modules, sorted(classes_read)]))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    count, torch_imported, classes_read = json.loads(result.stdout)
+    assert count > 150 and not torch_imported
+    # [data] default_val_size; requires_teacher, read only of recipes without a teacher
+    assert "dataset" in classes_read
+    assert set(classes_read) <= {"dataset", "attack", "objective", "aux", "step_extension"}
 
 
 @pytest.mark.parametrize("ds,student,leaf", standard_leaves())

@@ -5,6 +5,8 @@ from arch_reference import calibrate_bn, count, dm_wrn_forward
 
 import advdistill as ad
 from advdistill.errors import RecipeError
+from advdistill_plugins.models.config import ACTIVATION_NAMES
+from advdistill_plugins.models.dm_wide_resnet import ACTIVATIONS
 
 C10 = ((0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616))
 C100 = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
@@ -73,6 +75,11 @@ def test_input_padding_option():
         unpadded = ad.create_model("dm_wideresnet", depth=10, width=1).eval()
         unpadded.load_state_dict(model.state_dict())
         torch.testing.assert_close(model(x), unpadded(torch.nn.functional.pad(x, (2, 2, 2, 2))))
+
+
+def test_the_config_accepts_exactly_the_activations_the_model_has():
+    # the recipe is checked against the names without importing the model's module (torch)
+    assert tuple(ACTIVATIONS) == ACTIVATION_NAMES
 
 
 def test_registered_with_timm():
