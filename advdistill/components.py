@@ -132,12 +132,13 @@ def import_optional(module: str, *, requirement: str, user: str) -> Any:
         ) from None
 
 
-def missing_packages(component: Any) -> dict[str, str]:
-    """The packages of ``component.requires_packages`` that are not installed (found without importing them)."""
+def missing_packages(requires: Mapping[str, str]) -> dict[str, str]:
+    """The modules of ``requires`` (a component's ``requires_packages``: {module: pip requirement})
+    that are not installed, found without importing them."""
     import importlib.util
 
     missing = {}
-    for module, requirement in getattr(component, "requires_packages", {}).items():
+    for module, requirement in requires.items():
         try:
             found = importlib.util.find_spec(module) is not None
         except (ImportError, ValueError):

@@ -9,7 +9,7 @@ below receives a ``register`` callable and contributes components of one kind::
     def register_attacks(register):
         register("my_pgd", "my_package.attacks:MyPGD", summary="PGD with a twist")
 
-``register(name, target, *, summary=None, aliases=(), config=None)`` takes the component's
+``register(name, target, *, summary=None, aliases=(), config=None, traits=None)`` takes the component's
 name as a recipe names it (``kind = "my_pgd"``), and the component itself or, better, a
 ``"module:attribute"`` string that is imported only when the component is first used —
 plugin modules must not import torch at registration time. A component is a class (or
@@ -18,7 +18,10 @@ table's parameters; it is built as ``Component(Config(**params))``. ``config`` n
 class apart from the component (``"my_package.config:MyPGDConfig"``, a module without torch),
 so that resolving a recipe (``advdistill recipe show/check``) imports the config only;
 ``config=False`` says the component takes no parameters; the default reads ``Config`` from the
-component (which imports its module).
+component (which imports its module). ``traits`` declares the class attributes a recipe's
+resolution reads (``requires_teacher``, ``requires_val``, ``requires_packages``,
+``default_val_size``; :data:`advdistill.registry.TRAITS`), those left out at their defaults, so
+that reading them imports nothing; None (default) reads them from the component.
 
 Plugins are found through the ``advdistill`` entry-point group::
 

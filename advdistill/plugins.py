@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pluggy
@@ -155,9 +155,10 @@ def collect(pm: pluggy.PluginManager) -> Registry:
                 package, version = dist.metadata["name"] or "", dist.version or ""
 
             def register(component: str, target: Any, *, summary: str | None = None, aliases: Sequence[str] = (),
-                         config: Any = None, _kind: str = kind, _name: str = name, _package: str = package,
-                         _version: str = version):
-                spec = ComponentSpec(_kind, component, target, _name, _package, _version, summary, config=config)
+                         config: Any = None, traits: Mapping[str, Any] | None = None, _kind: str = kind,
+                         _name: str = name, _package: str = package, _version: str = version):
+                spec = ComponentSpec(_kind, component, target, _name, _package, _version, summary, config=config,
+                                     traits=traits)
                 staged.append((_name, spec, tuple(aliases)))
 
             try:

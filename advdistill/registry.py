@@ -31,6 +31,17 @@ KINDS: dict[str, str] = {
 }
 
 
+#: The class attributes of components that resolving or checking a recipe reads, and their values
+#: for a component that does not set them (the defaults of :mod:`advdistill.interfaces` apart:
+#: a data set that leaves ``default_val_size`` out inherits 1,000 from ``DatasetSource``).
+TRAITS: dict[str, Any] = {
+    "requires_teacher": False,  # attack, objective, aux, step extension, metric: refused without [teacher]
+    "requires_val": False,  # callback: refused with [data] val_size = 0
+    "requires_packages": {},  # {module: pip requirement} that `recipe check` and `train` look for
+    "default_val_size": 0,  # data set: [data] val_size when the recipe leaves it out
+}
+
+
 def split_variant(name: str) -> tuple[str, str]:
     """``"base:variant"`` → ``("base", "variant")``; a plain name → ``(name, "")``.
 
@@ -51,7 +62,7 @@ class Register(Protocol):
 
     def __call__(
         self, name: str, target: Any, *, summary: str | None = None, aliases: Sequence[str] = (),
-        config: Any = None,
+        config: Any = None, traits: Mapping[str, Any] | None = None,
     ) -> None: ...
 
 
@@ -97,6 +108,10 @@ class ComponentSpec:
     #: the component's config class (or "module:attribute"); False: it takes no parameters;
     #: None: read ``Config`` from the component itself (which imports the component's module)
     config: Any = None
+    #: the component's class attributes that recipe resolution reads (:data:`TRAITS`), declared so
+    #: that reading them imports nothing; a trait left out has its default. None: read them from
+    #: the component (which imports its module)
+    traits: Mapping[str, Any] | None = None
     _loaded: Any = field(default=None, init=False, repr=False)
     _loaded_config: Any = field(default=None, init=False, repr=False)
 
@@ -120,6 +135,13 @@ class ComponentSpec:
         if self._loaded_config is None:
             self._loaded_config = self._import(self.config)
         return self._loaded_config
+
+    def trait(self, name: str) -> Any:
+        """The component's class attribute ``name`` (one of :data:`TRAITS`): declared, else read from it."""
+        default = TRAITS[name]
+        if self.traits is not None:
+            return self.traits.get(name, default)
+        return getattr(self.load(), name, default)
 
     def _import(self, target: Any) -> Any:
         if not isinstance(target, str):
@@ -170,10 +192,10 @@ class Registry:
 
         def register(
             name: str, target: Any, *, summary: str | None = None, aliases: Sequence[str] = (),
-            config: Any = None,
+            config: Any = None, traits: Mapping[str, Any] | None = None,
         ) -> None:
             self.add(
-                ComponentSpec(kind, name, target, plugin, package, version, summary, config=config),
+                ComponentSpec(kind, name, target, plugin, package, version, summary, config=config, traits=traits),
                 aliases=aliases,
             )
 
@@ -200,7 +222,7 @@ class Registry:
                     raise PluginError(_conflict_message(spec.kind, key, [existing, spec]))
         specs = [spec] + [
             ComponentSpec(spec.kind, alias, spec.target, spec.plugin, spec.package, spec.version,
-                          spec.summary, alias_of=spec.name, config=spec.config)
+                          spec.summary, alias_of=spec.name, config=spec.config, traits=spec.traits)
             for alias in aliases
         ]
         for item in specs:
@@ -249,6 +271,10 @@ class Registry:
     def get(self, kind: str, name: str) -> Any:
         """The (imported) component object registered as ``name``."""
         return self.spec(kind, name).load()
+
+    def trait(self, kind: str, name: str, trait: str) -> Any:
+        """A class attribute of the component registered as ``name`` (see :data:`TRAITS`)."""
+        return self.spec(kind, name).trait(trait)
 
     def get_config(self, kind: str, name: str) -> type | None:
         """The config class of the component registered as ``name`` (None: it takes no parameters)."""

@@ -80,6 +80,24 @@ def test_config_false_takes_no_parameters_and_none_reads_the_component():
     assert registry.get_config("metric", "own") is OwnConfig
 
 
+def test_declared_traits_are_read_without_the_component_and_default_when_left_out():
+    class Component:
+        requires_teacher = True
+        default_val_size = 500
+
+    registry = Registry()
+    registry.add(ComponentSpec("dataset", "lazy", "no_such_module:X", plugin="p", traits={"default_val_size": 500}),
+                 aliases=["lazy2"])
+    registry.add(ComponentSpec("objective", "own", Component, plugin="p"))
+    assert registry.trait("dataset", "lazy", "default_val_size") == 500  # the module is never imported
+    assert registry.trait("dataset", "lazy2", "default_val_size") == 500, "an alias shares the traits"
+    assert registry.trait("dataset", "lazy", "requires_teacher") is False
+    assert registry.trait("dataset", "lazy", "requires_packages") == {}
+    # undeclared: read from the component, with the same defaults
+    assert registry.trait("objective", "own", "requires_teacher") is True
+    assert registry.trait("objective", "own", "requires_val") is False
+
+
 def test_a_broken_config_target_is_a_plugin_error():
     registry = Registry()
     registry.add(ComponentSpec("attack", "b", object(), plugin="p", config="no_such_module:Config"))

@@ -329,8 +329,7 @@ def component_table(kind: str, name: str) -> TableDoc:
     registry = get_registry()
     spec = registry.spec(kind, name)
     info = spec.info()
-    component = spec.load()
-    config_cls = component if attrs.has(component) else getattr(component, "Config", None)
+    config_cls = spec.load_config()  # a declared config: the component itself (and torch) is not imported
     note = f"registered by {info.package or info.plugin}"
     if info.alias_of:
         note += f"; alias of `{info.alias_of}`"

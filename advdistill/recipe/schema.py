@@ -140,6 +140,13 @@ class ComponentRef:
 
         return get_registry().get(self.component_kind, self.name)
 
+    def trait(self, name: str) -> Any:
+        """A class attribute of the component (``requires_teacher``, ...; :data:`advdistill.registry.TRAITS`),
+        without importing it when its plugin declares it."""
+        from advdistill.plugins import get_registry
+
+        return get_registry().trait(self.component_kind, self.name, name)
+
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.name, **config_to_dict(self.config)}
 
@@ -486,7 +493,7 @@ def _data(raw: Any, locate: _Locator) -> tuple[ComponentRef, ValSplit]:
                 ) from None
         raise
     split = {k: raw[k] for k in _DATA_CORE_KEYS if k in raw}
-    split.setdefault("val_size", getattr(ref.load(), "default_val_size", 0))
+    split.setdefault("val_size", ref.trait("default_val_size"))
     return ref, build_config(ValSplit, split, where=lambda key: locate("data", *filter(None, [key])))
 
 
@@ -495,7 +502,7 @@ def _check_teacher_needs(recipe: Recipe, locate: _Locator) -> None:
         return
     users = [recipe.attack, recipe.objective, *recipe.aux.values(), *recipe.step_extensions.values()]
     for ref in users:
-        if ref is not None and getattr(ref.load(), "requires_teacher", False):
+        if ref is not None and ref.trait("requires_teacher"):
             raise RecipeError(
                 f"{locate(*ref.section.split('.'))}: {ref.component_kind} {ref.name!r} needs a teacher, "
                 "but the recipe has no [teacher] table. Add one, e.g.\n"
@@ -513,7 +520,7 @@ def check_packages(recipe: Recipe) -> None:
 
     where = recipe.source or "<recipe>"
     for ref in recipe.components():
-        missing = missing_packages(ref.load())
+        missing = missing_packages(ref.trait("requires_packages"))
         if missing:
             names = ", ".join(repr(m) for m in missing)
             install = " ".join(f"'{r}'" for r in dict.fromkeys(missing.values()))
@@ -534,7 +541,7 @@ def validate_for_training(recipe: Recipe) -> None:
             raise RecipeError(f"{where}: training needs an [{key}] table")
     if recipe.val.val_size == 0:
         for label, ref in recipe.callbacks.items():
-            if getattr(ref.load(), "requires_val", False):
+            if ref.trait("requires_val"):
                 raise RecipeError(
                     f"{where} [callbacks.{label}]: callback {ref.name!r} evaluates on the validation split, "
                     "but [data] val_size = 0. Hold out training images for it (e.g. --set data.val_size=1000), "

@@ -1,12 +1,14 @@
 """Evaluation metrics (DESIGN §6); docs/metrics.md gives every definition and report key."""
 
 from advdistill import hookimpl
+from advdistill_plugins.traits import declaring_traits
 
 _CONFIG = "advdistill_plugins.metrics.config"
 
 
 @hookimpl
 def register_metrics(register):
+    register = declaring_traits(register)
     register("clean", "advdistill_plugins.metrics.accuracy:Clean", config=False, summary="clean test accuracy (%)")
     register("pgd", "advdistill_plugins.metrics.accuracy:PGDAccuracy", config=f"{_CONFIG}:PGDMetricConfig",
              summary="accuracy (%) under PGD-20 at the run's threat model ([attack] norm and ε, step ε/4) -> key pgd20")
@@ -18,9 +20,11 @@ def register_metrics(register):
              config=f"{_CONFIG}:AutoAttackConfig",
              summary="accuracy (%) under AutoAttack (standard, or a custom attack list) at the run's threat model")
     register("grad_alignment", "advdistill_plugins.metrics.gradients:GradAlignment", config=False,
-             summary="GD = mean ||g_T − g_S||_2 and GC = mean cos(g_T, g_S) of input gradients of CE")
+             summary="GD = mean ||g_T − g_S||_2 and GC = mean cos(g_T, g_S) of input gradients of CE",
+             traits={"requires_teacher": True})
     register("pointwise", "advdistill_plugins.metrics.pointwise:Pointwise", config=f"{_CONFIG}:PointwiseConfig",
-             summary="mean ||f_T(x+δ) − f_S(x+δ)||_2 for δ = 0, uniform noise, a 20-step inner attack")
+             summary="mean ||f_T(x+δ) − f_S(x+δ)||_2 for δ = 0, uniform noise, a 20-step inner attack",
+             traits={"requires_teacher": True})
     register("transfer", "advdistill_plugins.metrics.transfer:Transfer", config=f"{_CONFIG}:TransferConfig",
              summary="accuracy (%) on VMI-FGSM examples (2 × the run's ε: 16/255 at 8/255) crafted on a surrogate")
     register("eps_curve", "advdistill_plugins.metrics.eps_curve:EpsCurve", config=f"{_CONFIG}:EpsCurveConfig",

@@ -6,6 +6,7 @@ that after importing its module ``timm.create_model("adv_cifar_resnet18", num_cl
 """
 
 from advdistill import hookimpl
+from advdistill_plugins.traits import declaring_traits
 
 _M = "advdistill_plugins.models"
 _CONFIG = f"{_M}.config"
@@ -13,6 +14,7 @@ _CONFIG = f"{_M}.config"
 
 @hookimpl
 def register_models(register):
+    register = declaring_traits(register)
     register("small_cnn", f"{_M}.cnn:SmallCNNFactory", config=f"{_CONFIG}:SmallCNNConfig",
              summary="small VGG-style CNN (two conv stages) for CPU-scale experiments and the demo")
     register("cifar_resnet18", f"{_M}.cifar_resnet:CifarResNet18", config=f"{_CONFIG}:CifarResNetConfig",

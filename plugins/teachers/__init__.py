@@ -1,12 +1,14 @@
 """Teacher loaders (RobustBench files, our own checkpoints) and the `advdistill teacher` commands."""
 
 from advdistill import hookimpl
+from advdistill_plugins.traits import declaring_traits
 
 _CONFIG = "advdistill_plugins.teachers.config"
 
 
 @hookimpl
 def register_teachers(register):
+    register = declaring_traits(register)
     register("checkpoint", "advdistill_plugins.teachers.checkpoint:CheckpointTeacher",
              config=f"{_CONFIG}:CheckpointTeacherConfig",
              summary="a model trained by advdistill (safetensors checkpoint of a run) as the teacher")

@@ -1,6 +1,8 @@
 """Every built-in component declares its config class (``register(..., config=...)``) in its family's
-torch-free ``plugins/<family>/config.py``: the declared class is exactly the one the component's
-``Config`` names, and importing the declarations imports neither torch nor a component module."""
+torch-free ``plugins/<family>/config.py``, and its traits (``register(..., traits=...)``): the
+declared class is exactly the one the component's ``Config`` names, the declared traits are the
+component's class attributes, and importing the declarations imports neither torch nor a component
+module."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import attrs
 import pytest
 
 from advdistill.plugins import get_registry
-from advdistill.registry import KINDS
+from advdistill.registry import KINDS, TRAITS
 
 #: commands have no recipe table; the schedules' module (plugins/schedules/shapes.py) is torch-free itself
 UNDECLARED_KINDS = ("command", "schedule")
@@ -43,6 +45,16 @@ def test_the_declared_config_is_the_components(kind, name):
     if own is not None:  # a "module:Class" string naming a plugins/<family>/config.py
         module = spec.config.partition(":")[0]
         assert module.startswith("advdistill_plugins.") and module.endswith(".config"), spec.config
+
+
+@pytest.mark.parametrize(("kind", "name"), builtins())
+def test_the_declared_traits_are_the_components(kind, name):
+    spec = get_registry().spec(kind, name)
+    assert spec.traits is not None, f"{kind} {name!r}: register it with traits=... (declaring_traits)"
+    assert set(spec.traits) <= set(TRAITS), f"{kind} {name!r}: unknown traits {set(spec.traits) - set(TRAITS)}"
+    component = spec.load()
+    for trait, default in TRAITS.items():
+        assert spec.trait(trait) == getattr(component, trait, default), f"{kind} {name!r}: {trait} differs"
 
 
 def test_importing_every_declared_config_imports_no_torch_and_no_component():
