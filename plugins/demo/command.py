@@ -1,7 +1,7 @@
 """`advdistill demo`: the main job on the embedded MNIST-5k data set.
 
-1. trains a robust teacher (PGD-AT, small CNN 32/64) and reports its accuracy under PGD-20;
-2. distils a 4x smaller student with RSLAD, and with RSLAD + IGDM, from that teacher;
+1. trains a robust teacher (PGD-AT, small CNN 24/48) and reports its accuracy under PGD-20;
+2. distils a smaller student (16/32) with RSLAD, and with RSLAD + IGDM, from that teacher;
 3. evaluates both students (clean, PGD-20, GD/GC to the teacher) and prints a comparison.
 
 Each stage is an ordinary run directory (DESIGN §5) made from the recipes in
@@ -98,8 +98,9 @@ def demo(out: Path | None, overrides: tuple[str, ...]) -> None:
         "# advdistill demo: MNIST-5k (3,500 train + 500 validation / 1,000 test real digits), Linf eps = 0.2\n\n"
         f"{table}\n\n"
         "Accuracies in percent on the 1,000 test digits (PGD-20: 20 steps of 0.025, random start) of each "
-        "run's last checkpoint; each run's report.md also has a row for `best`, the epoch with the best "
-        "periodic PGD accuracy on validation digits (held out of the training digits; never test digits). "
+        "run's last checkpoint; each student's report.md also has a row for `best`, the epoch with the best "
+        "periodic PGD accuracy on validation digits (held out of the training digits; never test digits; "
+        "the students learn from the teacher's last weights, so the teacher has no `best`). "
         "GD/GC: mean L2 distance / cosine similarity between the student's and the teacher's input "
         "gradients of the cross-entropy. Sanity checks: those of the reported checkpoint, each explained in the "
         "run's report.md (the advdistill documentation, \"Metrics\" page, \"Sanity checks\"). "
