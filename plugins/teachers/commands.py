@@ -19,7 +19,7 @@ from advdistill_plugins.teachers.known import (
     KnownTeacher,
     known_names,
 )
-from advdistill_plugins.teachers.robustbench import layout_dir
+from advdistill_plugins.teachers.layout import layout_dir
 
 
 @click.group("teacher")

@@ -13,7 +13,6 @@ global named, and nothing from it runs.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import pickle
 import re
@@ -27,6 +26,10 @@ from torch import Tensor, nn
 
 from advdistill.engine.checkpoint import read_tensors
 from advdistill.errors import CheckpointError
+
+# re-exported: the teacher loaders, `advdistill teacher convert` and the tests import them from here
+from advdistill_plugins.teachers.layout import is_safetensors as is_safetensors
+from advdistill_plugins.teachers.layout import sha256_file as sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -80,19 +83,6 @@ def refused_global(error: BaseException) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     detail = next((line for line in lines if "WeightsUnpickler error" in line), lines[0] if lines else "")
     return detail.removeprefix("WeightsUnpickler error:").strip()[:200]
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """The SHA-256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def is_safetensors(path: Path) -> bool:
-    return Path(path).suffix == ".safetensors"
 
 
 def _check_pickle_magic(path: Path) -> None:

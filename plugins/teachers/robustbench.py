@@ -37,13 +37,9 @@ from advdistill_plugins.teachers.known import ROBUSTBENCH_THREATS as ROBUSTBENCH
 from advdistill_plugins.teachers.known import THREAT_MODELS as THREAT_MODELS
 from advdistill_plugins.teachers.known import KnownTeacher as KnownTeacher
 from advdistill_plugins.teachers.known import known_names as known_names
+from advdistill_plugins.teachers.layout import layout_dir as layout_dir
 
 log = logging.getLogger(__name__)
-
-
-def layout_dir(model_dir: str | Path, dataset: str, threat_model: str) -> Path:
-    """``{model_dir}/{dataset}/{threat_model}`` with ``~`` and environment variables expanded."""
-    return Path(os.path.expandvars(os.path.expanduser(str(model_dir)))) / dataset / threat_model
 
 
 def convert_command(src: Path, dataset: str, threat_model: str, *, name: str,
