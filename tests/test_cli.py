@@ -149,3 +149,45 @@ def test_recipe_commands_import_no_torch():
     assert [(args, code) for args, code, _ in runs] == [(args, 0) for args in RESOLVING], result.stdout
     assert result.stdout.count('"recipe_hash"') == 3 and "ok:" in result.stdout
     assert [args for args, _, imported in runs if imported] == [], "these commands imported torch"
+
+
+def test_recipe_check_of_files_imports_no_torch(tmp_path):
+    # the data sets' and teachers' file checks look for files only: their modules import torch where
+    # tensors are made, so `recipe check` (files checked, the default) starts fast too
+    from advdistill.testing import to_toml
+
+    batches = tmp_path / "data" / "cifar-10-batches-py"
+    batches.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (batches / name).write_bytes(b"")  # looked for, never read
+    weights = tmp_path / "models" / "cifar10" / "Linf" / "Wang2023Better_WRN-28-10.safetensors"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"")
+    run = tmp_path / "runs" / "teacher"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.safetensors").write_bytes(b"")
+    (run / "recipe.json").write_text(json.dumps({"student": {"kind": "small_cnn", "widths": [4], "hidden": 8}}))
+    common = {"schema": 1, "student": {"kind": "small_cnn", "widths": [4], "hidden": 8},
+              "attack": {"kind": "rslad_kl"}, "objective": {"kind": "rslad"}}
+    recipes = {
+        "robustbench.toml": {**common, "data": {"kind": "cifar10", "root": str(tmp_path / "data")},
+                             "teacher": {"kind": "robustbench", "name": "Wang2023Better_WRN-28-10",
+                                         "dataset": "cifar10", "model_dir": str(tmp_path / "models")}},
+        "checkpoint.toml": {**common, "data": {"kind": "mnist5k"},
+                            "teacher": {"kind": "checkpoint", "path": str(run / "checkpoints" / "last.safetensors")}},
+    }
+    for name, table in recipes.items():
+        (tmp_path / name).write_text(to_toml(table))
+    code = (
+        "import sys\n"
+        "from advdistill.cli import main\n"
+        f"for name in {list(recipes)!r}:\n"
+        "    sys.argv = ['advdistill', 'recipe', 'check', name]\n"
+        "    try:\n        main()\n    except SystemExit as exit:\n        assert exit.code in (0, None), exit.code\n"
+        "print('torch imported:', 'torch' in sys.modules, file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("files found: data, teacher") == 2, result.stdout
+    assert result.stderr.strip().splitlines()[-1] == "torch imported: False"

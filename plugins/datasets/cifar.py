@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from advdistill.errors import DataError
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
 from advdistill_plugins.datasets.config import CIFARConfig
 from advdistill_plugins.datasets.local_files import expand_root, missing_file
+
+if TYPE_CHECKING:
+    import torch
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -51,6 +54,7 @@ class _CIFAR(DatasetSource):
             self._require(self.directory() / name)
 
     def _read(self, names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch  # here, not at the top: `recipe check` reads this module without torch
         images, labels = [], []
         for name in names:
             path = self.directory() / name

@@ -10,11 +10,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from advdistill.errors import DataError
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
-from advdistill.val_split import validation_indices
 from advdistill_plugins.datasets.config import IdxConfig
 
 FASHION_CLASSES = (
@@ -108,6 +106,10 @@ class _Idx(DatasetSource):
                 self._file(f"{prefix}-{stem}-ubyte")
 
     def load(self) -> DataSplits:
+        import torch  # here, not at the top: `recipe check` reads this module without torch
+
+        from advdistill.val_split import validation_indices
+
         train_x, train_y = self._split("train")
         test_x, test_y = self._split("t10k")
         if train_x.shape[1:] != test_x.shape[1:]:

@@ -8,7 +8,6 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from advdistill.errors import DataError
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
@@ -51,6 +50,7 @@ class MNIST5k(DatasetSource):
         mnist5k_path()
 
     def load(self):
+        import torch  # here, not at the top: `recipe check` reads this module without torch
         images, labels = _read(mnist5k_path())
         rng = np.random.default_rng(SPLIT_SEED)
         train_idx, test_idx = [], []

@@ -6,7 +6,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from advdistill.errors import DataError
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
@@ -90,6 +89,7 @@ class SVHN(DatasetSource):
         return read_mat(self._path(split))
 
     def load(self):
+        import torch  # here, not at the top: `recipe check` reads this module without torch
         train_x, train_y = self._read("train")
         if self.config.use_extra:
             extra_x, extra_y = self._read("extra")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
 from advdistill_plugins.datasets.config import SyntheticConfig
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Synthetic(DatasetSource):
@@ -19,6 +22,7 @@ class Synthetic(DatasetSource):
     default_val_size = 0
 
     def load(self):
+        import torch  # here, not at the top: `recipe check` reads this module without torch
         c = self.config
         g = torch.Generator().manual_seed(c.seed)
         shape = (c.in_chans, c.image_size, c.image_size)

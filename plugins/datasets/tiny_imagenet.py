@@ -13,15 +13,18 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from attrs import define
 
 from advdistill.errors import DataError
 from advdistill.interfaces import DatasetInfo, DatasetSource, DataSplits
 from advdistill_plugins.datasets.config import TinyImageNetConfig
 from advdistill_plugins.datasets.local_files import expand_root, missing_file
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +198,7 @@ _KEYS = {"train_x": (3, SIZE, SIZE), "train_y": (), "test_x": (3, SIZE, SIZE), "
 
 def read_cache(path: Path, layout: Layout) -> dict[str, torch.Tensor] | None:
     """The cached tensors if ``path`` was written for this exact folder content, else None."""
+    import torch  # here, not at the top: `recipe check` reads this module without torch
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
@@ -256,6 +260,7 @@ class TinyImageNet(DatasetSource):
         check_layout(self.directory())
 
     def load(self):
+        import torch  # here, not at the top: `recipe check` reads this module without torch
         layout = scan(self.directory())
         tensors = read_cache(self.cache_path(), layout) if self.config.cache else None
         if tensors is None:

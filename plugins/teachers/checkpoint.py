@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from advdistill.components import build_from_table
-from advdistill.engine.checkpoint import load_weights
 from advdistill.errors import CheckpointError, RecipeError
 from advdistill.interfaces import TeacherLoader
 from advdistill.recipe.loading import damaged, read_file
-from advdistill.torch_utils import freeze
 from advdistill_plugins.teachers.config import CheckpointTeacherConfig
 
 
@@ -47,6 +45,10 @@ class CheckpointTeacher(TeacherLoader):
         self._architecture(self._path())  # the weights, and the run's recipe.json naming their architecture
 
     def load(self, *, num_classes, in_chans):
+        # torch is imported here, not at the top: `recipe check` looks for the file without it
+        from advdistill.engine.checkpoint import load_weights
+        from advdistill.torch_utils import freeze
+
         path = self._path()
         model = build_from_table("model", self._architecture(path)).build(num_classes=num_classes, in_chans=in_chans)
         load_weights(path, model)

@@ -18,17 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from advdistill.components import build_from_table
-from advdistill.engine.checkpoint import load_state_strict, read_metadata
 from advdistill.errors import CheckpointError, RecipeError
 from advdistill.interfaces import PublishedAccuracy, TeacherLoader
-from advdistill.torch_utils import freeze
 from advdistill_plugins.teachers.config import RobustBenchConfig
-from advdistill_plugins.teachers.files import (
-    drop_redundant_buffers,
-    is_safetensors,
-    read_state_dict,
-    sha256_file,
-)
 from advdistill_plugins.teachers.known import DATASET_CLASSES, lookup
 
 # re-exported: `advdistill teacher` and the tests import the table from here
@@ -37,6 +29,7 @@ from advdistill_plugins.teachers.known import ROBUSTBENCH_THREATS as ROBUSTBENCH
 from advdistill_plugins.teachers.known import THREAT_MODELS as THREAT_MODELS
 from advdistill_plugins.teachers.known import KnownTeacher as KnownTeacher
 from advdistill_plugins.teachers.known import known_names as known_names
+from advdistill_plugins.teachers.layout import is_safetensors, sha256_file
 from advdistill_plugins.teachers.layout import layout_dir as layout_dir
 
 log = logging.getLogger(__name__)
@@ -153,6 +146,8 @@ class RobustBenchTeacher(TeacherLoader):
             return
         source = None
         if is_safetensors(path):
+            from advdistill.engine.checkpoint import read_metadata
+
             source = read_metadata(path).get("source_sha256")
         if source == expected:
             log.info("%s was converted from a file with the expected SHA-256 %s", path, expected)
@@ -164,6 +159,11 @@ class RobustBenchTeacher(TeacherLoader):
         )
 
     def load(self, *, num_classes: int, in_chans: int):
+        # torch is imported here, not at the top: `recipe check` looks for the file without it
+        from advdistill.engine.checkpoint import load_state_strict
+        from advdistill.torch_utils import freeze
+        from advdistill_plugins.teachers.files import drop_redundant_buffers, read_state_dict
+
         cfg = self.config
         expected_classes = DATASET_CLASSES[cfg.dataset]
         if num_classes != expected_classes or in_chans != 3:

@@ -329,6 +329,6 @@ def test_check_files_finds_the_file_or_raises_what_load_would_without_building_t
     save_safetensors(layout_file(tmp_path, TINY, suffix=".safetensors"), state)
     monkeypatch.setattr("advdistill_plugins.teachers.robustbench.build_from_table",
                         lambda *a, **k: pytest.fail("check_files built the model"))
-    monkeypatch.setattr("advdistill_plugins.teachers.robustbench.read_state_dict",
+    monkeypatch.setattr("advdistill_plugins.teachers.files.read_state_dict",
                         lambda *a, **k: pytest.fail("check_files read the weights"))
     assert loader.check_files() is None
