@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -230,3 +232,17 @@ def benchmark_script():
         return module
 
     return load
+
+
+@pytest.fixture
+def fresh_python():
+    """Run Python ``code`` in a new interpreter (one thread): what it imports is what a command
+    started from scratch would. Returns the finished process; a non-zero exit fails the test."""
+
+    def run(code: str, *, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                                cwd=cwd, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert result.returncode == 0, result.stderr
+        return result
+
+    return run

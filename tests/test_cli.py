@@ -1,7 +1,6 @@
 """End-to-end tests of the command line (in-process, tiny recipes, seconds)."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -106,7 +105,7 @@ def test_recipe_check_checks_the_data_and_teacher_files(cli_runner, tiny_recipe,
 
 @pytest.mark.parametrize("args", [["--help"], ["plugins"], ["plugins", "--json"], ["recipe", "list"],
                                   ["recipe", "list", "--json", "cifar10/*"], ["recipe", "--help"]])
-def test_quick_commands_import_no_torch(args):
+def test_quick_commands_import_no_torch(args, fresh_python):
     # torch alone takes seconds to import: the commands that only list things must not pay for it
     code = (
         "import sys\n"
@@ -115,9 +114,7 @@ def test_quick_commands_import_no_torch(args):
         "try:\n    main()\nexcept SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
         "print('torch imported:', 'torch' in sys.modules, file=sys.stderr)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr
+    result = fresh_python(code, timeout=120)
     assert result.stderr.strip().splitlines()[-1] == "torch imported: False"
     assert result.stdout.strip()
 
@@ -128,7 +125,7 @@ RESOLVING = [["recipe", "show", "demo/rslad+igdm"], ["recipe", "show", "cifar10/
              ["recipe", "check", "--no-files", "cifar100/mobilenetv2/adaad+igdm"]]
 
 
-def test_recipe_commands_import_no_torch():
+def test_recipe_commands_import_no_torch(fresh_python):
     # recipe show/check validate every table with its declared config class (plugins/<family>/config.py)
     # and read the component attributes they need from the registration (traits=): no torch
     code = (
@@ -142,16 +139,14 @@ def test_recipe_commands_import_no_torch():
         "    runs.append([args, code or 0, 'torch' in sys.modules])\n"
         "print(json.dumps(runs), file=sys.stderr)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr
+    result = fresh_python(code)
     runs = json.loads(result.stderr.strip().splitlines()[-1])
     assert [(args, code) for args, code, _ in runs] == [(args, 0) for args in RESOLVING], result.stdout
     assert result.stdout.count('"recipe_hash"') == 3 and "ok:" in result.stdout
     assert [args for args, _, imported in runs if imported] == [], "these commands imported torch"
 
 
-def test_recipe_check_of_files_imports_no_torch(tmp_path):
+def test_recipe_check_of_files_imports_no_torch(tmp_path, fresh_python):
     # the data sets' and teachers' file checks look for files only: their modules import torch where
     # tensors are made, so `recipe check` (files checked, the default) starts fast too
     from advdistill.testing import to_toml
@@ -186,8 +181,6 @@ def test_recipe_check_of_files_imports_no_torch(tmp_path):
         "    try:\n        main()\n    except SystemExit as exit:\n        assert exit.code in (0, None), exit.code\n"
         "print('torch imported:', 'torch' in sys.modules, file=sys.stderr)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr
+    result = fresh_python(code, timeout=120, cwd=tmp_path)
     assert result.stdout.count("files found: data, teacher") == 2, result.stdout
     assert result.stderr.strip().splitlines()[-1] == "torch imported: False"

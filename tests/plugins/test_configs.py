@@ -7,9 +7,6 @@ module."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import attrs
 import pytest
@@ -57,7 +54,7 @@ def test_the_declared_traits_are_the_components(kind, name):
         assert spec.trait(trait) == getattr(component, trait, default), f"{kind} {name!r}: {trait} differs"
 
 
-def test_importing_every_declared_config_imports_no_torch_and_no_component():
+def test_importing_every_declared_config_imports_no_torch_and_no_component(fresh_python):
     specs = [get_registry().spec(kind, name) for kind, name in builtins()]
     targets = sorted({spec.config for spec in specs if spec.config})
     code = (
@@ -69,10 +66,7 @@ def test_importing_every_declared_config_imports_no_torch_and_no_component():
         "ours = sorted(m for m in sys.modules if m.startswith('advdistill_plugins.') and m.count('.') > 1)\n"
         "print(json.dumps([heavy, ours]))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr
-    heavy, ours = json.loads(result.stdout)
+    heavy, ours = json.loads(fresh_python(code, timeout=120).stdout)
     assert heavy == []
     # the config modules, and the RobustBench table the teacher config checks names against
     assert all(m.endswith(".config") for m in ours if m != "advdistill_plugins.teachers.known"), ours

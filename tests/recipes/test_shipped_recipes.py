@@ -7,9 +7,6 @@ in recipes/base/methods/, and the grid's leaves come from recipes/leaves.toml.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -79,7 +76,7 @@ def test_recipe_check_accepts_every_shipped_recipe(cli_runner, path):
     assert result.output.startswith("ok:")
 
 
-def test_validating_every_bundled_recipe_imports_no_torch():
+def test_validating_every_bundled_recipe_imports_no_torch(fresh_python):
     # each table is checked by its component's declared config class (plugins/<family>/config.py) and
     # the component attributes resolution reads (default_val_size, requires_teacher, ...) are declared
     # at registration: resolving a recipe imports no component module, so no torch
@@ -95,10 +92,7 @@ def test_validating_every_bundled_recipe_imports_no_torch():
                             and not m.endswith((".config", ".known", ".shapes")))
         print(json.dumps([len(recipes), "torch" in sys.modules, components]))
     """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr
-    count, torch_imported, components = json.loads(result.stdout)
+    count, torch_imported, components = json.loads(fresh_python(code).stdout)
     assert count > 150 and not torch_imported and components == []
 
 
