@@ -214,6 +214,12 @@ class Registry:
                 f"Plugin {spec.plugin!r} registered {spec.kind} name {spec.name!r}: names must be "
                 "non-empty strings without ':'."
             )
+        unknown = sorted(set(spec.traits or {}) - set(TRAITS))
+        if unknown:
+            raise PluginError(
+                f"Plugin {spec.plugin!r} registered {spec.kind} {spec.name!r} with unknown traits "
+                f"{', '.join(map(repr, unknown))}.{did_you_mean(unknown[0], TRAITS)} Traits: {', '.join(TRAITS)}."
+            )
         names = [spec.name, *aliases]
         if on_conflict == "raise":
             for key in names:

@@ -98,6 +98,11 @@ def test_declared_traits_are_read_without_the_component_and_default_when_left_ou
     assert registry.trait("objective", "own", "requires_val") is False
 
 
+def test_an_unknown_trait_is_a_plugin_error_naming_the_closest():
+    with pytest.raises(PluginError, match=r"unknown traits 'requires_teachers'.*Did you mean 'requires_teacher'"):
+        Registry().add(ComponentSpec("aux", "x", object(), plugin="p", traits={"requires_teachers": True}))
+
+
 def test_a_broken_config_target_is_a_plugin_error():
     registry = Registry()
     registry.add(ComponentSpec("attack", "b", object(), plugin="p", config="no_such_module:Config"))
