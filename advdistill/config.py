@@ -66,6 +66,11 @@ def optional_float(value: Any) -> float | None:
     return None if value is None else as_float(value)
 
 
+def optional_float_tuple(value: Any) -> tuple[float, ...] | None:
+    """attrs converter: None stays None; a list of numbers (or ``"8/255"`` strings) becomes a tuple of floats."""
+    return None if value is None else as_float_tuple(value)
+
+
 def describe(text: str) -> Callable[[F], F]:
     """Attach to a validator, converter or computed default the phrase the recipe reference prints.
 

@@ -765,6 +765,13 @@ def _check_checkpoint_state(callback: Any, run: Any) -> None:
     assert set(exports) == set(callback.weight_exports()), "the weight exports differ after a reload"
 
 
+def _student_ce_at_x_adv(ctx: Any) -> Any:
+    """The default loss of :func:`make_train_step` and :func:`check_step_extension`: the student's CE at ``x_adv``."""
+    import torch
+
+    return torch.nn.functional.cross_entropy(ctx.student_logits(1.0), ctx.y)
+
+
 def make_train_step(ctx: Any, optimizer: Any = None, *, model: Any = None, loss: Any = None) -> Any:
     """A :class:`~advdistill.interfaces.TrainStep` over a prepared step context, as the engine builds it.
 
@@ -778,8 +785,7 @@ def make_train_step(ctx: Any, optimizer: Any = None, *, model: Any = None, loss:
     from advdistill.torch_utils import WithBufferCopies
 
     model = model if model is not None else ctx.student
-    loss = loss if loss is not None else (
-        lambda c: torch.nn.functional.cross_entropy(c.student_logits(1.0), c.y))
+    loss = loss if loss is not None else _student_ce_at_x_adv
     optimizer = optimizer if optimizer is not None else torch.optim.SGD(model.parameters(), lr=0.0)
 
     def loss_fn(_aux: bool) -> Any:
@@ -803,7 +809,7 @@ def check_step_extension(extension: Any, ctx: Any, *, steps: int = 2, loss: Any 
 
     model = ctx.student
     step = make_train_step(ctx, loss=loss)
-    loss_of = loss if loss is not None else (lambda c: torch.nn.functional.cross_entropy(c.student_logits(1.0), c.y))
+    loss_of = loss if loss is not None else _student_ce_at_x_adv
     rng = _global_rng()
     modes, flags = _modes(model, ctx.teacher), _flags(model, ctx.teacher)
     x_adv = ctx.x_adv.clone()

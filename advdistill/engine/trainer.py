@@ -437,13 +437,14 @@ class Trainer:
     def _stale_exports(self, info: dict[str, Any]) -> list[str]:
         """The weight exports ("last", "best", the components', e.g. "ema") that the save of ``info``
         (the state file's) did not finish."""
-        def stale(name: str) -> bool:
-            path = self.ckpt_dir / f"{name}.safetensors"
-            return not path.exists() or read_metadata(path).get("checkpoint_id") != info.get("checkpoint_id")
-
         best_now = info.get("best_epoch") == info.get("epoch") and info.get("best") is not None
         names = ["last", *(["best"] if best_now else []), *info.get("exports", [])]
-        return [name for name in names if stale(name)]
+        return [name for name in names if self._export_is_stale(name, info)]
+
+    def _export_is_stale(self, name: str, info: dict[str, Any]) -> bool:
+        """``checkpoints/<name>.safetensors`` is missing or from another save than the state file's ``info``."""
+        path = self.ckpt_dir / f"{name}.safetensors"
+        return not path.exists() or read_metadata(path).get("checkpoint_id") != info.get("checkpoint_id")
 
     def _repair_exports(self, info: dict[str, Any]) -> None:
         """Rewrite last/best.safetensors from the state file when their export was interrupted."""
@@ -494,8 +495,8 @@ class Trainer:
             return
         info, meta = self._restored_info, self._restored_info.get("weights_meta") or {}
         for name, (owner, module) in self._weight_exports().items():
-            path = self.ckpt_dir / f"{name}.safetensors"
-            if not path.exists() or read_metadata(path).get("checkpoint_id") != info["checkpoint_id"]:
+            if self._export_is_stale(name, info):
+                path = self.ckpt_dir / f"{name}.safetensors"
                 save_weights(path, module, {**meta, "exported_by": owner})
                 log.warning("rewrote %s from %s (its export had been interrupted)", path, self.state_path.name)
 
@@ -808,6 +809,7 @@ class Trainer:
         leaves exports that a resume recognises (checkpoint_id) and rewrites from the state file.
         """
         checkpoint_id = secrets.token_hex(8)
+        exports = self._weight_exports()
         meta = {
             "epoch": epoch, "recipe_hash": self.recipe.hash, "checkpoint_id": checkpoint_id,
             "model": self.recipe.student.name, "dataset": self.info.name,
@@ -816,7 +818,7 @@ class Trainer:
         info = {
             "epoch": epoch, "checkpoint_id": checkpoint_id, "recipe_hash": self.recipe.hash,
             "best": self.best, "best_epoch": self.best_epoch, "weights_meta": meta,
-            "exports": sorted(self._weight_exports()),  # the components' exports of this save (e.g. "ema")
+            "exports": sorted(exports),  # the components' exports of this save (e.g. "ema")
         }
         components = {owner: dict(c.state_dict()) for owner, c in self._stateful().items()}
         save_training_state(self.state_path, self.optimizer, info, capture_rng(self.device), model=self.student,
@@ -829,7 +831,7 @@ class Trainer:
             pause_point(f"save:after-last:{epoch}")
         if improved:
             save_weights(self.ckpt_dir / "best.safetensors", self.student, self._best_meta(meta))
-        for name, (owner, module) in self._weight_exports().items():
+        for name, (owner, module) in exports.items():
             save_weights(self.ckpt_dir / f"{name}.safetensors", module, {**meta, "exported_by": owner})
 
     def final_evaluation(self) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from attrs.validators import instance_of
 
 from advdistill.config import (
     as_float,
-    as_float_tuple,
     build_config,
     component_table,
     each,
@@ -22,6 +21,7 @@ from advdistill.config import (
     one_of,
     optional,
     optional_float,
+    optional_float_tuple,
     positive_or_none,
     valid_seed,
 )
@@ -163,20 +163,18 @@ def _autoattack_settings(value: Any) -> dict[str, Any] | None:
     return dict(value)
 
 
-def _radii(value: Any) -> tuple[float, ...] | None:
-    return None if value is None else as_float_tuple(value)
-
-
 @define(frozen=True, kw_only=True)
 class EpsCurveConfig:
     #: the radii; None: `multiples` of the run's threat-model ε
     eps: tuple[float, ...] | None = field(
-        default=None, converter=_radii, validator=optional(each(in_range(0.0, low_open=True), nonempty=True)),
+        default=None, converter=optional_float_tuple,
+        validator=optional(each(in_range(0.0, low_open=True), nonempty=True)),
     )
     #: with `eps` left out, the radii as multiples of the run's ε ([attack] eps, else 8/255);
     #: None: 1, 1.25, 1.5, 1.75, 2 (the paper's Fig. 5: 8…16/255 at 8/255)
     multiples: tuple[float, ...] | None = field(
-        default=None, converter=_radii, validator=optional(each(in_range(0.0, low_open=True), nonempty=True)),
+        default=None, converter=optional_float_tuple,
+        validator=optional(each(in_range(0.0, low_open=True), nonempty=True)),
     )
     #: the norm of every radius; None: the run's ([attack] norm, else "linf")
     norm: str | None = field(default=None, validator=optional(one_of("linf", "l2", "l1")))

@@ -15,9 +15,7 @@ import torch
 from torch import Tensor
 
 from advdistill.components import build
-from advdistill.config import (
-    config_to_dict,
-)
+from advdistill.config import config_to_dict
 from advdistill.evaluation.threat import FROM_METRIC, ThreatModel, eps_text
 from advdistill.interfaces import Metric
 from advdistill_plugins.metrics.autoattack import AutoAttackConfig, AutoAttackMetric

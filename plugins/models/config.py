@@ -13,7 +13,6 @@ from attrs.validators import instance_of
 
 from advdistill.config import (
     as_float,
-    as_float_tuple,
     as_int_tuple,
     describe,
     each,
@@ -22,6 +21,7 @@ from advdistill.config import (
     integer,
     one_of,
     optional,
+    optional_float_tuple,
 )
 
 #: Per-channel statistics of the CIFAR training sets, as RobustBench's DMWideResNet uses them.
@@ -35,19 +35,17 @@ DATASET_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 
 
-def _optional_floats(value):
-    return None if value is None else as_float_tuple(value)
-
-
 @define(frozen=True, kw_only=True)
 class NormalizationConfig:
     """``mean``/``std`` (per channel) applied inside the model; none by default, as the official codes."""
 
     #: per-channel mean subtracted inside the model (one value, or one per channel); give it with `std`
-    mean: tuple[float, ...] | None = field(default=None, converter=_optional_floats, validator=optional(each(finite)))
+    mean: tuple[float, ...] | None = field(
+        default=None, converter=optional_float_tuple, validator=optional(each(finite))
+    )
     #: per-channel standard deviation the input is divided by inside the model (> 0); give it with `mean`
     std: tuple[float, ...] | None = field(
-        default=None, converter=_optional_floats, validator=optional(each(in_range(0.0, low_open=True)))
+        default=None, converter=optional_float_tuple, validator=optional(each(in_range(0.0, low_open=True)))
     )
 
     def __attrs_post_init__(self) -> None:

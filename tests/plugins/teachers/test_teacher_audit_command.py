@@ -107,15 +107,20 @@ def test_a_teacher_without_its_normalization_is_near_chance(known, cli_runner):
     assert "input normalization" in result.output
 
 
-def test_audit_of_a_recipe_teacher_as_json(known, cli_runner, tmp_path):
+def audit_recipe(path, model_dir, **tables):
+    """A recipe on the synthetic data whose teacher is the RobustBench model RIGHT in ``model_dir``."""
     from advdistill.testing import to_toml
 
-    root, accuracy = known
-    recipe = tmp_path / "r.toml"
-    recipe.write_text(to_toml({
-        "schema": 1, "data": DATA, "student": {"kind": "small_cnn", "widths": [4], "hidden": 8},
-        "teacher": {"kind": "robustbench", "name": RIGHT, "dataset": "cifar10", "model_dir": "elsewhere"},
+    path.write_text(to_toml({
+        "schema": 1, "data": DATA, "student": {"kind": "small_cnn", "widths": [4], "hidden": 8}, **tables,
+        "teacher": {"kind": "robustbench", "name": RIGHT, "dataset": "cifar10", "model_dir": str(model_dir)},
     }))
+    return path
+
+
+def test_audit_of_a_recipe_teacher_as_json(known, cli_runner, tmp_path):
+    root, accuracy = known
+    recipe = audit_recipe(tmp_path / "r.toml", "elsewhere")
     result = cli_runner("teacher", "audit", str(recipe), "--model-dir", str(root / "models"), "-n", "100",
                         "--attack", "none", "--device", "cpu", "--json")
     record = json.loads(result.output)
@@ -125,15 +130,8 @@ def test_audit_of_a_recipe_teacher_as_json(known, cli_runner, tmp_path):
 
 
 def test_the_audit_attacks_at_the_recipe_threat_model_or_eps(known, cli_runner, tmp_path):
-    from advdistill.testing import to_toml
-
     root, _ = known
-    recipe = tmp_path / "r.toml"
-    recipe.write_text(to_toml({
-        "schema": 1, "data": DATA, "student": {"kind": "small_cnn", "widths": [4], "hidden": 8},
-        "attack": {"kind": "pgd", "eps": 0.05},
-        "teacher": {"kind": "robustbench", "name": RIGHT, "dataset": "cifar10", "model_dir": str(root / "models")},
-    }))
+    recipe = audit_recipe(tmp_path / "r.toml", root / "models", attack={"kind": "pgd", "eps": 0.05})
     args = ("teacher", "audit", str(recipe), "-n", "20", "--device", "cpu")
     record = json.loads(cli_runner(*args, "--json").output)
     assert record["threat"] == {"norm": "linf", "eps": 0.05, "source": "[attack]"}
