@@ -104,13 +104,14 @@ class PausedProcess:
     """A real ``advdistill`` process stopped at a named pause point (ADVDISTILL_TEST_PAUSE_AT)."""
 
     def __init__(self, args, point: str, *, cwd=None, env=None, timeout: float = 120.0) -> None:
-        import os
-        import subprocess
-        import sys
         import time
 
         full_env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env or {})}
         full_env["ADVDISTILL_TEST_PAUSE_AT"] = point
+        # W&B keeps its service's address in os.environ once this test process has used it: a child
+        # inheriting it would register its run with this process's service, and a killed child's run
+        # would then stay "in use" there, refusing the resume (as a real, separate process would not)
+        full_env.pop("WANDB_SERVICE", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "advdistill.cli", *map(str, args)], cwd=cwd, env=full_env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
